@@ -1,0 +1,137 @@
+"""Cross-reference checks the schema cannot express: uniqueness and the federation graph.
+
+They run on the raw data (defensively typed) so that they report alongside schema errors,
+not only after the schema passes: an operator fixes everything in one round.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+from govmatrix.estate.yamlpos import Path
+
+Finding = tuple[Path, str, str | None]
+
+
+def run(data: dict[str, Any]) -> list[Finding]:
+    departments = _dicts(data.get("departments"))
+    partners = _dicts(data.get("partners"))
+    findings: list[Finding] = []
+    findings += _unique(departments, "departments", "id", "department id")
+    findings += _unique(partners, "partners", "id", "partner id")
+    findings += _unique_server_names(departments, partners)
+    findings += _partner_department_clash(departments, partners)
+    findings += _federation(data, departments, partners)
+    return findings
+
+
+def _dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _str(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _unique(items: list[tuple[int, dict[str, Any]]], section: str, key: str, what: str) -> Iterator[Finding]:
+    first: dict[str, int] = {}
+    for index, item in items:
+        value = _str(item, key)
+        if value is None:
+            continue
+        if value in first:
+            yield (
+                (section, index, key),
+                f"duplicate {what} '{value}' (also {section}[{first[value]}])",
+                None,
+            )
+        else:
+            first[value] = index
+
+
+def _unique_server_names(departments: list[tuple[int, dict[str, Any]]], partners: list[tuple[int, dict[str, Any]]]) -> Iterator[Finding]:
+    first: dict[str, str] = {}
+    for section, items in (("departments", departments), ("partners", partners)):
+        for index, item in items:
+            name = _str(item, "server_name")
+            if name is None:
+                continue
+            key = name.lower()
+            if key in first:
+                yield (
+                    (section, index, "server_name"),
+                    f"duplicate server name '{name}' (also {first[key]})",
+                    "every homeserver in the estate needs its own server name",
+                )
+            else:
+                first[key] = f"{section}[{index}]"
+
+
+def _partner_department_clash(departments: list[tuple[int, dict[str, Any]]], partners: list[tuple[int, dict[str, Any]]]) -> Iterator[Finding]:
+    dept_ids = {_str(d, "id") for _, d in departments}
+    for index, partner in partners:
+        pid = _str(partner, "id")
+        if pid is not None and pid in dept_ids:
+            yield (
+                ("partners", index, "id"),
+                f"partner id '{pid}' is also a department id",
+                "allow-lists name peers by id, so ids must be unique across both",
+            )
+
+
+def _allow_list(dept: dict[str, Any]) -> list[tuple[int, str]]:
+    federation = dept.get("federation")
+    allow = federation.get("allow") if isinstance(federation, dict) else None
+    if not isinstance(allow, list):
+        return []
+    return [(i, peer) for i, peer in enumerate(allow) if isinstance(peer, str)]
+
+
+def _federation(data: dict[str, Any], departments: list[tuple[int, dict[str, Any]]], partners: list[tuple[int, dict[str, Any]]]) -> Iterator[Finding]:
+    by_id: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, dept in departments:
+        d_id = _str(dept, "id")
+        if d_id is not None:
+            by_id.setdefault(d_id, (index, dept))
+    partner_ids = {p_id for _, p in partners if (p_id := _str(p, "id"))}
+    allows = {d_id: {peer for _, peer in _allow_list(d)} for d_id, (_, d) in by_id.items()}
+    known = sorted(set(by_id) | partner_ids)
+    mutual = _require_mutual(data)
+    for d_id, (index, dept) in by_id.items():  # noqa: B007 - dept used below
+        seen: set[str] = set()
+        for pos, peer in _allow_list(dept):
+            path: Path = ("departments", index, "federation", "allow", pos)
+            if peer in seen:
+                yield path, f"'{peer}' is listed twice", None
+                continue
+            seen.add(peer)
+            if peer == d_id:
+                yield path, "a department cannot allow itself", "its own server is always allowed"
+            elif peer not in by_id and peer not in partner_ids:
+                close = difflib.get_close_matches(peer, known, n=1, cutoff=0.6)
+                yield (
+                    path,
+                    f"'{peer}' is neither a department nor a partner",
+                    f"did you mean '{close[0]}'?" if close else "add it under 'partners'",
+                )
+            elif mutual and peer in by_id and d_id not in allows[peer]:
+                peer_index = by_id[peer][0]
+                yield (
+                    path,
+                    f"one-sided federation: '{d_id}' allows '{peer}', but '{peer}' does not "
+                    f"allow '{d_id}'",
+                    f"add '{d_id}' to departments[{peer_index}].federation.allow, remove this "
+                    "entry, or set estate.federation.require_mutual: false",
+                )
+
+
+def _require_mutual(data: dict[str, Any]) -> bool:
+    estate = data.get("estate")
+    federation = estate.get("federation") if isinstance(estate, dict) else None
+    value = federation.get("require_mutual", True) if isinstance(federation, dict) else True
+    return value is not False

@@ -1,0 +1,327 @@
+"""The estate schema: every setting a government can write in its estate file.
+
+Sections (synapse, archive, backup, hsm, identity, kubernetes, branding) are sub-models so
+later features add fields to one section without touching the others. Every model forbids
+unknown keys, so a typo is an error with a suggestion rather than a silently ignored key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from govmatrix.estate.types import (
+    Cidr,
+    Colour,
+    Cron,
+    Duration,
+    SecretRef,
+    ServerName,
+    Slug,
+    Version,
+    duration_seconds,
+)
+
+SCHEMA_VERSION = 1
+
+# Retention beyond this is a typo (e.g. days written as years), not a policy.
+MAX_RETENTION_YEARS = 150
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- sections ---------------------------------------------------------------------------
+
+
+class SynapseSettings(Strict):
+    version: Version = Field("1.163.2", description="Synapse release installed from PyPI.")
+    profile: Literal["small", "medium", "large"] = Field(
+        "small",
+        description="Sizing: small is a monolith; medium and large add Synapse workers "
+        "and Redis, and raise caches and database pools.",
+    )
+    encryption_by_default: Literal["off", "invite", "all"] = Field(
+        "off",
+        description="Which new rooms get end-to-end encryption switched on. The archive "
+        "stores ciphertext of encrypted rooms as-is, so plain rooms keep records searchable.",
+    )
+    max_upload_size: Annotated[str, Field(pattern=r"^\d{1,5}[KM]$")] = "100M"
+
+
+class FlagRules(Strict):
+    """Thresholds of the archive's suspicious-activity rules."""
+
+    bulk_redactions: int = Field(10, ge=2, le=10_000, description="Redactions by one user ...")
+    bulk_redactions_window: Duration = "10m"
+    delete_after_send_within: Duration = Field("2m", description="... of sending counts.")
+    mass_leave_rooms: int = Field(10, ge=2, le=10_000)
+    mass_leave_window: Duration = "10m"
+    deactivation_recent_activity: Duration = "7d"
+    large_export_events: int = Field(10_000, ge=1)
+    history_hidden: bool = Field(True, description="Flag history visibility narrowed.")
+
+
+class ArchiveSettings(Strict):
+    enabled: bool = True
+    retention: Duration = Field(
+        "10y",
+        description="Minimum keep period. The archive never deletes: disposal is out of scope.",
+    )
+    flags: FlagRules = FlagRules()
+
+    @field_validator("retention")
+    @classmethod
+    def _sane_retention(cls, value: str) -> str:
+        seconds = duration_seconds(value)
+        if seconds < 86400:
+            raise ValueError(f"retention '{value}' is shorter than a day; records law wants years")
+        if seconds > MAX_RETENTION_YEARS * 365 * 86400:
+            raise ValueError(
+                f"retention '{value}' is more than {MAX_RETENTION_YEARS} years; "
+                "did you mean days or months?"
+            )
+        return value
+
+
+class BackupRepository(Strict):
+    type: Literal["local", "s3"] = "local"
+    path: str | None = Field(None, description="Directory, for type local.")
+    bucket: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+    access_key: SecretRef | None = None
+    secret_key: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> BackupRepository:
+        if self.type == "s3" and not self.bucket:
+            raise ValueError("an s3 repository needs 'bucket'")
+        return self
+
+
+class BackupRetention(Strict):
+    full: int = Field(4, ge=1, le=520, description="Full backups kept.")
+    diff: int = Field(14, ge=1, le=3650, description="Differential backups kept.")
+
+
+class BackupSettings(Strict):
+    enabled: bool = True
+    pitr: bool = Field(True, description="Continuous WAL archiving for point-in-time recovery.")
+    full: Cron = "0 2 * * 0"
+    diff: Cron = "0 2 * * 1-6"
+    archive_timeout: Duration = Field("30s", description="Longest gap between WAL segments.")
+    retention: BackupRetention = BackupRetention()
+    repository: BackupRepository = BackupRepository()
+    passphrase: SecretRef = "generate"
+
+    @field_validator("archive_timeout")
+    @classmethod
+    def _rpo_bound(cls, value: str) -> str:
+        if not 1 <= duration_seconds(value) <= 3600:
+            raise ValueError("archive_timeout must be between 1s and 1h")
+        return value
+
+
+HsmKeyType = Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519", "aes-256"]
+
+
+class HsmKey(Strict):
+    label: str = Field(min_length=1, max_length=64)
+    type: HsmKeyType
+    token: str | None = Field(None, description="Token label; defaults to the HSM's token.")
+    pin: SecretRef | None = Field(None, description="PIN reference; defaults to the HSM's.")
+
+
+def _default_keys() -> dict[str, HsmKey]:
+    return {
+        "tls": HsmKey(label="tls", type="ec-p256"),
+        "archive_checkpoint": HsmKey(label="archive-checkpoint", type="ed25519"),
+        "backup_kek": HsmKey(label="backup-kek", type="aes-256"),
+        "signing_wrap": HsmKey(label="signing-wrap", type="aes-256"),
+    }
+
+
+_KEY_TYPES: dict[str, tuple[str, ...]] = {
+    "tls": ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"),
+    "archive_checkpoint": ("ed25519",),
+    "backup_kek": ("aes-256",),
+    "signing_wrap": ("aes-256",),
+}
+
+
+class HsmSettings(Strict):
+    enabled: bool = False
+    module: str = Field(
+        "softhsm",
+        description="'softhsm' for SoftHSM2, or the path of a vendor PKCS#11 module.",
+    )
+    token: str | None = Field(None, description="Token label; defaults to the department id.")
+    pin: SecretRef = "generate"
+    keys: dict[Literal["tls", "archive_checkpoint", "backup_kek", "signing_wrap"], HsmKey] = Field(
+        default_factory=_default_keys
+    )
+
+    @model_validator(mode="after")
+    def _key_types(self) -> HsmSettings:
+        for role, key in self.keys.items():
+            allowed = _KEY_TYPES[role]
+            if key.type not in allowed:
+                raise ValueError(
+                    f"key '{role}' cannot be of type '{key.type}'; "
+                    f"supported: {', '.join(allowed)}"
+                )
+        return self
+
+
+class ClaimMapping(Strict):
+    subject: str = Field("entryUUID", description="Immutable directory attribute (AD: objectGUID).")
+    localpart: str = Field("uid", description="Login name attribute (AD: sAMAccountName).")
+    display_name: str = "cn"
+    email: str = "mail"
+
+
+class Directory(Strict):
+    url: str = Field("ldap://127.0.0.1:389", pattern=r"^ldaps?://")
+    base_dn: str = "ou=people,dc=example,dc=test"
+    bind_dn: str = "cn=govmatrix,dc=example,dc=test"
+    bind_password: SecretRef = "generate"
+    disabled_filter: str = Field(
+        "(pwdAccountLockedTime=*)",
+        description="LDAP filter for disabled accounts. Active Directory: "
+        "(userAccountControl:1.2.840.113556.1.4.803:=2).",
+    )
+
+
+class IdentityBase(Strict):
+    claims: ClaimMapping = ClaimMapping()
+    sync_interval: Duration = "15m"
+    max_deactivation_share: float = Field(
+        0.10, gt=0, le=1, description="Sync refuses to deactivate more than this share."
+    )
+
+
+class BundledIdentity(IdentityBase):
+    provider: Literal["bundled"] = "bundled"
+    directory: Directory = Directory()
+
+
+class ExternalIdentity(IdentityBase):
+    provider: Literal["external"]
+    issuer: Annotated[str, Field(pattern=r"^https://")]
+    client_id: str = Field(min_length=1)
+    client_secret: SecretRef
+    directory: Directory | None = Field(None, description="Directory for leaver sync, if any.")
+
+
+Identity = Annotated[BundledIdentity | ExternalIdentity, Field(discriminator="provider")]
+
+
+class KubernetesSettings(Strict):
+    ingress_class: str = "nginx"
+    cluster_issuer: str | None = Field(None, description="cert-manager issuer; None: estate CA.")
+    image_registry: str | None = Field(None, description="Mirror for air-gapped clusters.")
+    storage_class: str | None = None
+    database: Literal["cnpg", "managed"] = "cnpg"
+
+
+class Branding(Strict):
+    brand: str | None = Field(None, description="Name shown by Element; defaults to the name.")
+    theme_colour: Colour = "#0b0c0c"
+    default_country_code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "GB"
+
+
+class Federation(Strict):
+    allow: list[Slug] = Field(
+        default_factory=list, description="Departments or partners this department federates with."
+    )
+
+
+class Artifacts(Strict):
+    mirror: str | None = Field(None, description="Directory or URL of the artifact mirror.")
+    element_version: Version = "1.12.4"
+
+
+class Pki(Strict):
+    mode: Literal["internal-ca", "imported-ca"] = "internal-ca"
+
+
+class EstateFederation(Strict):
+    require_mutual: bool = Field(
+        True,
+        description="A one-sided allow entry between departments is an error. Set false "
+        "to accept it (the edge is then simply absent).",
+    )
+
+
+# --- top level ----------------------------------------------------------------------------
+
+SECTION_NAMES = ("synapse", "archive", "backup", "hsm", "identity", "kubernetes", "branding")
+
+
+class Defaults(Strict):
+    """Section defaults merged into every department (department values win, key by key)."""
+
+    synapse: SynapseSettings = SynapseSettings()
+    archive: ArchiveSettings = ArchiveSettings()
+    backup: BackupSettings = BackupSettings()
+    hsm: HsmSettings = HsmSettings()
+    identity: Identity = BundledIdentity()
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    branding: Branding = Branding()
+
+
+class EstateInfo(Strict):
+    name: Slug
+    pki: Pki = Pki()
+    federation: EstateFederation = EstateFederation()
+    artifacts: Artifacts = Artifacts()
+    defaults: Defaults = Defaults()
+
+
+class Partner(Strict):
+    id: Slug
+    name: str | None = None
+    server_name: ServerName
+    ca_bundle: Annotated[str, Field(pattern=r"^file:\S+$")] | None = Field(
+        None, description="file:PATH of the CA bundle that signs the partner's federation TLS."
+    )
+    address_blocks: list[Cidr] = Field(default_factory=list)
+
+
+class Department(Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    server_name: ServerName
+    target: Literal["onprem", "kubernetes", "demo"]
+    federation: Federation = Federation()
+    synapse: SynapseSettings = SynapseSettings()
+    archive: ArchiveSettings = ArchiveSettings()
+    backup: BackupSettings = BackupSettings()
+    hsm: HsmSettings = HsmSettings()
+    identity: Identity = BundledIdentity()
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    branding: Branding = Branding()
+
+    @property
+    def brand(self) -> str:
+        return self.branding.brand or self.name
+
+
+class Estate(Strict):
+    version: Literal[1] = Field(description="Schema version of this file.")
+    estate: EstateInfo
+    partners: list[Partner] = Field(default_factory=list)
+    departments: list[Department] = Field(min_length=1)
+
+    def department(self, dept_id: str) -> Department:
+        for dept in self.departments:
+            if dept.id == dept_id:
+                return dept
+        known = ", ".join(d.id for d in self.departments)
+        raise KeyError(f"no department '{dept_id}' in estate (known: {known})")
+
+    def partner(self, partner_id: str) -> Partner | None:
+        return next((p for p in self.partners if p.id == partner_id), None)

@@ -1,0 +1,59 @@
+"""Per-component render functions. Each yields (relative path, text, is_secret)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from govmatrix.render import paths
+from govmatrix.render.context import ARCHIVE_SENDER, Context
+from govmatrix.render.environment import render_template
+from govmatrix.render.secrets import placeholder
+
+Rendered = Iterator[tuple[str, str, bool]]
+
+
+def synapse(ctx: Context) -> Rendered:
+    yield paths.HOMESERVER, render_template("synapse/homeserver.yaml.j2", c=ctx), False
+    yield paths.LOG_CONFIG, render_template("synapse/log.yaml.j2", c=ctx, process="homeserver"), False
+    # libpq reads the database password from this file, so homeserver.yaml never holds it.
+    yield (
+        paths.PGPASS,
+        render_template("synapse/pgpass.j2", c=ctx, password=placeholder("database_password")),
+        True,
+    )
+    for worker in ctx.sizing.workers:
+        index = ctx.sizing.workers.index(worker)
+        yield (
+            paths.worker_config(worker.name),
+            render_template("synapse/worker.yaml.j2", c=ctx, worker=worker, index=index),
+            False,
+        )
+        yield (
+            paths.worker_log_config(worker.name),
+            render_template("synapse/log.yaml.j2", c=ctx, process=worker.name),
+            False,
+        )
+
+
+def element(ctx: Context) -> Rendered:
+    yield paths.ELEMENT_CONFIG, render_template("element/config.json.j2", c=ctx), False
+
+
+def nginx(ctx: Context) -> Rendered:
+    dept = ctx.department.id
+    yield paths.nginx_site(dept), render_template("nginx/site.conf.j2", c=ctx), False
+    yield paths.nginx_proxy(dept), render_template("nginx/proxy.conf.j2", c=ctx), False
+
+
+def archive_registration(ctx: Context) -> Rendered:
+    yield (
+        paths.ARCHIVE_REGISTRATION,
+        render_template(
+            "archive/registration.yaml.j2",
+            c=ctx,
+            sender=ARCHIVE_SENDER,
+            as_token=placeholder("archive_as_token"),
+            hs_token=placeholder("archive_hs_token"),
+        ),
+        True,
+    )

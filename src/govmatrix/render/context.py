@@ -1,0 +1,64 @@
+"""Everything templates read, computed once per department in plain Python.
+
+Templates stay free of logic beyond loops and conditionals; decisions (which CA files,
+which workers, which ports) are made here, where they can be tested.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from govmatrix.estate.federation import DepartmentFederation, FederationGraph
+from govmatrix.estate.schema import Department, Estate
+from govmatrix.render.paths import Absolute
+from govmatrix.render.sizing import PROFILES, Sizing
+from govmatrix.render.targets import Target
+
+ARCHIVE_SENDER = "_govmatrix_archive"
+
+
+@dataclass(frozen=True)
+class Context:
+    estate: Estate
+    department: Department
+    target: Target
+    federation: DepartmentFederation
+    sizing: Sizing
+    paths: Absolute
+    ca_files: tuple[str, ...]
+    host: str  # server name without port: the TLS and nginx server_name
+    user_regex: str  # every local user: the archive's non-exclusive namespace
+
+    @property
+    def public_baseurl(self) -> str:
+        return f"https://{self.department.server_name}/"
+
+
+def _host(server_name: str) -> str:
+    if server_name.startswith("["):
+        return server_name[: server_name.index("]") + 1]
+    return server_name.split(":")[0]
+
+
+def make_context(
+    estate: Estate, department: Department, target: Target, graph: FederationGraph
+) -> Context:
+    federation = graph.departments[department.id]
+    paths = Absolute(target, department.id)
+    partner_cas = tuple(
+        paths.partner_ca(p)
+        for p in federation.partners
+        if (partner := estate.partner(p)) is not None and partner.ca_bundle
+    )
+    return Context(
+        estate=estate,
+        department=department,
+        target=target,
+        federation=federation,
+        sizing=PROFILES[department.synapse.profile],
+        paths=paths,
+        ca_files=(paths.ca_cert, *partner_cas),
+        host=_host(department.server_name),
+        user_regex=f"@.*:{re.escape(department.server_name)}",
+    )

@@ -1,0 +1,62 @@
+"""Secrets a department needs, and the placeholders that stand for them in rendered files.
+
+The renderer never sees a secret value. Secret-bearing files carry `@@secret:NAME@@`
+placeholders; each target generates or fetches the values and fills them in at deploy time,
+writing the result with mode 0600. Secrets Synapse reads by path are listed here too, so
+every target creates the same files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+PLACEHOLDER_RE = re.compile(r"@@secret:([a-z0-9_]+)@@")
+
+SecretKind = Literal["token", "password", "signing_key"]
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str
+    kind: SecretKind
+    file: str | None  # relative to the target's secrets_dir, when Synapse reads it as a file
+
+
+def placeholder(name: str) -> str:
+    return f"@@secret:{name}@@"
+
+
+def department_secrets(*, workers: bool, archive: bool) -> tuple[SecretSpec, ...]:
+    specs = [
+        SecretSpec("signing_key", "signing_key", "signing.key"),
+        SecretSpec("macaroon_secret_key", "token", "macaroon_secret_key"),
+        SecretSpec("registration_shared_secret", "token", "registration_shared_secret"),
+        SecretSpec("form_secret", "token", "form_secret"),
+        SecretSpec("database_password", "password", None),
+    ]
+    if workers:
+        specs.append(SecretSpec("worker_replication_secret", "token", "worker_replication_secret"))
+    if archive:
+        specs += [
+            SecretSpec("archive_as_token", "token", None),
+            SecretSpec("archive_hs_token", "token", None),
+        ]
+    return tuple(specs)
+
+
+class MissingSecret(KeyError):
+    pass
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """Replace every placeholder; an unknown name is an error, never an empty string."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise MissingSecret(f"no value for secret '{name}'")
+        return values[name]
+
+    return PLACEHOLDER_RE.sub(one, text)

@@ -1,0 +1,126 @@
+"""Where and how a department runs: the only thing that differs between demo, on-prem and
+Kubernetes renders. Templates never branch on paths; they read them from a `Target`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from govmatrix.estate.schema import Department, Estate
+
+TargetKind = Literal["demo", "onprem", "kubernetes"]
+TARGET_KINDS: tuple[TargetKind, ...] = ("demo", "onprem", "kubernetes")
+
+DEFAULT_DEMO_ROOT = "/var/lib/govmatrix-demo"
+# Demo departments get 127.0.1.1, 127.0.1.2, ...: one loopback address each, so every
+# department uses the standard ports (443, 8448, 5432) without clashing.
+DEMO_NET = "127.0.1."
+MAX_DEMO_DEPARTMENTS = 250
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: TargetKind
+    config_dir: str  # rendered config files
+    data_dir: str  # media store and other state
+    log_dir: str | None  # None: log to stderr (journald, container logs)
+    secrets_dir: str  # secret files Synapse reads by path (0600)
+    tls_dir: str  # this department's server certificate and key
+    ca_dir: str  # estate CA and partner CA bundles
+    element_root: str  # Element Web static files (shared by departments on a host)
+    public_address: str  # nginx listen address; "" for all addresses
+    synapse_address: str  # Synapse listeners bind here; never public
+    database_host: str
+    database_port: int
+    redis_host: str
+    archive_address: str  # host Synapse reaches the archive service on
+    admin_networks: tuple[str, ...]  # may reach /_synapse/admin through nginx
+    # Loopback is in Synapse's default federation deny-list; the demo federates over it.
+    federation_ip_whitelist: tuple[str, ...] = ()
+    client_port: int = 443
+    federation_port: int = 8448
+    synapse_port: int = 8008
+    replication_port: int = 9093
+    worker_base_port: int = 8101
+    archive_port: int = 8090
+    redis_port: int = 6379
+    redirect_http: bool = True  # serve port 80 only to redirect to HTTPS
+
+    def with_overrides(self, **changes: object) -> Target:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def demo_address(estate: Estate, department: Department) -> str:
+    index = [d.id for d in estate.departments].index(department.id)
+    if index >= MAX_DEMO_DEPARTMENTS:
+        raise ValueError(f"the demo runs at most {MAX_DEMO_DEPARTMENTS} departments")
+    return f"{DEMO_NET}{index + 1}"
+
+
+def target_for(
+    kind: TargetKind, estate: Estate, department: Department, *, root: str | None = None
+) -> Target:
+    """The standard layout of each target kind. `root` relocates the demo's state directory."""
+    if kind == "demo":
+        base = (root or DEFAULT_DEMO_ROOT).rstrip("/")
+        home = f"{base}/{department.id}"
+        address = demo_address(estate, department)
+        return Target(
+            kind="demo",
+            config_dir=f"{home}/config",
+            data_dir=f"{home}/data",
+            log_dir=f"{home}/logs",
+            secrets_dir=f"{home}/secrets",
+            tls_dir=f"{home}/tls",
+            ca_dir=f"{base}/pki",
+            element_root=f"{base}/element",
+            public_address=address,
+            synapse_address=address,
+            database_host=address,
+            database_port=5432,
+            redis_host=address,
+            archive_address=address,
+            admin_networks=("127.0.0.0/8",),
+            federation_ip_whitelist=("127.0.0.0/8",),
+            redirect_http=False,
+        )
+    if kind == "onprem":
+        return Target(
+            kind="onprem",
+            config_dir=f"/etc/govmatrix/{department.id}",
+            data_dir=f"/var/lib/govmatrix/{department.id}",
+            log_dir=None,
+            secrets_dir=f"/etc/govmatrix/{department.id}/secrets",
+            tls_dir=f"/etc/govmatrix/{department.id}/tls",
+            ca_dir="/etc/govmatrix/pki",
+            element_root="/var/www/govmatrix/element",
+            public_address="",
+            synapse_address="127.0.0.1",
+            database_host="127.0.0.1",
+            database_port=5432,
+            redis_host="127.0.0.1",
+            archive_address="127.0.0.1",
+            admin_networks=("127.0.0.1/32", "::1/128"),
+        )
+    if kind == "kubernetes":
+        return Target(
+            kind="kubernetes",
+            config_dir="/config",
+            data_dir="/data",
+            log_dir=None,
+            secrets_dir="/secrets",
+            tls_dir="/tls",
+            ca_dir="/ca",
+            element_root="/usr/share/nginx/html",
+            public_address="",
+            synapse_address="0.0.0.0",  # noqa: S104 - pod network; NetworkPolicies isolate it
+            database_host=f"{department.id}-db-rw",
+            database_port=5432,
+            redis_host=f"{department.id}-redis",
+            archive_address=f"{department.id}-archive",
+            admin_networks=(),
+            redirect_http=False,
+        )
+    raise ValueError(f"unknown target '{kind}'; expected one of {', '.join(TARGET_KINDS)}")
