@@ -1,0 +1,78 @@
+# govmatrix — the two commands a newcomer needs are `make demo` and `make test`.
+# Everything they need (Debian packages, virtualenvs) is installed by `make setup`.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SYNAPSE_VENV := .venv-synapse
+# The Synapse release the example estates pin (estate.defaults.synapse.version). The
+# integration tests check that this venv holds the version the estate asks for.
+SYNAPSE_VERSION ?= 1.163.2
+# postgres: psycopg2; redis: workers of the medium and large profiles.
+SYNAPSE_EXTRAS := postgres,redis
+BIN := $(VENV)/bin
+ESTATE ?= inventories/demo/estate.yml
+OUT ?= out/demo
+PYTEST_ARGS ?=
+
+.PHONY: setup system venv synapse demo test test-unit test-integration lint bench schema golden clean help
+
+help:
+	@echo "make demo   - set up, then bring up the demo estate (for now: validate, PKI, render, graph)"
+	@echo "make test   - set up, then run every test (unit and integration)"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - benchmarks (JSON on stdout)"
+	@echo "make schema - regenerate docs/estate.schema.json"
+	@echo "make golden - regenerate golden render files after an intended change"
+
+setup: system venv synapse
+
+system:
+	@bash scripts/setup-system.sh
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(BIN)/python -c "import govmatrix.cli" && touch $@
+
+synapse: $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)-$(SYNAPSE_EXTRAS)
+$(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)-$(SYNAPSE_EXTRAS):
+	@test -x $(SYNAPSE_VENV)/bin/python || $(PYTHON) -m venv $(SYNAPSE_VENV)
+	@echo "installing matrix-synapse $(SYNAPSE_VERSION) into $(SYNAPSE_VENV)"
+	@$(SYNAPSE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'matrix-synapse[$(SYNAPSE_EXTRAS)]==$(SYNAPSE_VERSION)' 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(SYNAPSE_VENV)/bin/python -c "import importlib.metadata as m; assert m.version('matrix-synapse') == '$(SYNAPSE_VERSION)'" && touch $@
+
+demo: setup
+	$(BIN)/govmatrix validate $(ESTATE)
+	$(BIN)/govmatrix pki init $(ESTATE) --dir $(OUT)/pki
+	$(BIN)/govmatrix render $(ESTATE) --target demo --out $(OUT)/render
+	$(BIN)/govmatrix graph $(ESTATE)
+	$(BIN)/govmatrix graph $(ESTATE) --format svg --out $(OUT)/federation.svg
+	@echo "Rendered configs are in $(OUT)/render; the federation picture is $(OUT)/federation.svg."
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: setup
+	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+bench: venv
+	$(BIN)/python bench/estate_compile.py
+
+schema: venv
+	$(BIN)/govmatrix schema
+
+golden: venv
+	GOVMATRIX_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/unit/test_render_golden.py
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

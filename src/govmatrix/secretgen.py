@@ -1,0 +1,35 @@
+"""Generate the secret values a department needs (`generate` references in the estate)."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from govmatrix.render.secrets import SecretSpec
+
+
+def token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def signing_key(key_id: str | None = None) -> str:
+    """A Synapse signing key file line: 'ed25519 <key id> <unpadded base64 seed>'."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    seed = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    version = key_id or "a_" + secrets.token_hex(2)
+    return f"ed25519 {version} {base64.b64encode(seed).decode().rstrip('=')}\n"
+
+
+def generate(spec: SecretSpec) -> str:
+    if spec.kind == "signing_key":
+        return signing_key()
+    return token()
+
+
+def generate_all(specs: tuple[SecretSpec, ...]) -> dict[str, str]:
+    return {spec.name: generate(spec) for spec in specs}

@@ -1,0 +1,50 @@
+"""Shared fixtures: the example estates, and helpers to deploy renders into a temp dir."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from govmatrix.estate import Estate, load_estate
+from govmatrix.render import Target
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = {
+    "demo": ROOT / "inventories" / "demo" / "estate.yml",
+    "uk-example": ROOT / "inventories" / "uk-example" / "estate.yml",
+}
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def example_estates() -> dict[str, Estate]:
+    return {name: load_estate(path) for name, path in EXAMPLES.items()}
+
+
+@pytest.fixture(scope="session")
+def demo_estate(example_estates: dict[str, Estate]) -> Estate:
+    return example_estates["demo"]
+
+
+@pytest.fixture(scope="session")
+def uk_estate(example_estates: dict[str, Estate]) -> Estate:
+    return example_estates["uk-example"]
+
+
+PATH_FIELDS = ("config_dir", "data_dir", "log_dir", "secrets_dir", "tls_dir", "ca_dir", "element_root")
+
+
+def relocate(target: Target, root: Path) -> Target:
+    """The same target with every filesystem path moved under `root` (for tests)."""
+    changes = {
+        name: str(root) + value
+        for name in PATH_FIELDS
+        if (value := getattr(target, name)) is not None
+    }
+    return dataclasses.replace(target, **changes)
