@@ -128,9 +128,7 @@ def test_unknown_key_typo_suggests_the_real_key() -> None:
 
 def test_duplicate_department_ids() -> None:
     text = mutated(lambda d: d["departments"][TREASURY].__setitem__("id", "home-office"))
-    problem = find(
-        problems_of(text), "duplicate department id", path=f"departments[{TREASURY}].id"
-    )
+    problem = find(problems_of(text), "duplicate department id", path=f"departments[{TREASURY}].id")
     assert "home-office" in problem.message
     assert f"departments[{HOME}]" in problem.message
     assert_at_value(problem)
@@ -270,9 +268,7 @@ def test_unreasonable_archive_retention_is_refused(retention: str, fragment: str
     text = mutated(
         lambda d: d["departments"][TREASURY]["archive"].__setitem__("retention", retention)
     )
-    problem = find(
-        problems_of(text), fragment, path=f"departments[{TREASURY}].archive.retention"
-    )
+    problem = find(problems_of(text), fragment, path=f"departments[{TREASURY}].archive.retention")
     assert_at_value(problem)
     assert problem.line == line_of(text, f"retention: {retention}")
 

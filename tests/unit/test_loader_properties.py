@@ -124,11 +124,18 @@ VALUES = st.recursive(
 )
 
 
+def children(node: Any) -> list[tuple[Any, Any]]:
+    if isinstance(node, dict):
+        return list(node.items())
+    if isinstance(node, list):
+        return list(enumerate(node))
+    return []
+
+
 def all_paths(node: Any, prefix: DocPath = ()) -> list[DocPath]:
     """Every path to a value inside `node` (not including the root itself)."""
     out: list[DocPath] = []
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
-    for key, child in items:
+    for key, child in children(node):
         path = (*prefix, key)
         out.append(path)
         out.extend(all_paths(child, path))
@@ -138,8 +145,7 @@ def all_paths(node: Any, prefix: DocPath = ()) -> list[DocPath]:
 def mappings(node: Any, prefix: DocPath = ()) -> list[DocPath]:
     """The path of every mapping in `node`, the root included."""
     out: list[DocPath] = [prefix] if isinstance(node, dict) else []
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
-    for key, child in items:
+    for key, child in children(node):
         out.extend(mappings(child, (*prefix, key)))
     return out
 
