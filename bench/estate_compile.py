@@ -85,7 +85,13 @@ def run_once(path: Path) -> dict[str, float | int]:
         files += len(rendered)
         size += sum(len(f.text) for f in rendered.values())
     t2 = time.perf_counter()
-    return {"validate_s": t1 - t0, "render_s": t2 - t1, "total_s": t2 - t0, "files": files, "bytes": size}
+    return {
+        "validate_s": t1 - t0,
+        "render_s": t2 - t1,
+        "total_s": t2 - t0,
+        "files": files,
+        "bytes": size,
+    }
 
 
 def main() -> None:

@@ -37,7 +37,15 @@ def uk_estate(example_estates: dict[str, Estate]) -> Estate:
     return example_estates["uk-example"]
 
 
-PATH_FIELDS = ("config_dir", "data_dir", "log_dir", "secrets_dir", "tls_dir", "ca_dir", "element_root")
+PATH_FIELDS = (
+    "config_dir",
+    "data_dir",
+    "log_dir",
+    "secrets_dir",
+    "tls_dir",
+    "ca_dir",
+    "element_root",
+)
 
 
 def relocate(target: Target, root: Path) -> Target:

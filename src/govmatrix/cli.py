@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -55,7 +55,11 @@ def _load(path: Path, *, as_json: bool = False) -> Estate:
         if _State.debug:
             raise
         if as_json:
-            print(json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]}, indent=2))
+            print(
+                json.dumps(
+                    {"valid": False, "problems": [p.as_dict() for p in exc.problems]}, indent=2
+                )
+            )
         else:
             for problem in exc.problems:
                 err.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
@@ -104,7 +108,7 @@ def validate(
 # --- render -----------------------------------------------------------------------------------
 
 
-class TargetChoice(str, Enum):
+class TargetChoice(StrEnum):
     demo = "demo"
     onprem = "onprem"
     kubernetes = "kubernetes"
@@ -174,7 +178,7 @@ def render(
 # --- graph ------------------------------------------------------------------------------------
 
 
-class GraphFormat(str, Enum):
+class GraphFormat(StrEnum):
     table = "table"
     json = "json"
     dot = "dot"
@@ -185,7 +189,9 @@ class GraphFormat(str, Enum):
 @app.command()
 def graph(
     estate_file: EstateArg,
-    fmt: Annotated[GraphFormat, typer.Option("--format", help="Output format.")] = GraphFormat.table,
+    fmt: Annotated[
+        GraphFormat, typer.Option("--format", help="Output format.")
+    ] = GraphFormat.table,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to a file.")] = None,
 ) -> None:
@@ -198,7 +204,14 @@ def graph(
         fmt = GraphFormat.json
     if fmt is GraphFormat.table:
         table = Table(title=f"Federation of '{estate.estate.name}' (mutual edges only)")
-        for column in ("department", "server name", "target", "federates with", "partners", "refused"):
+        for column in (
+            "department",
+            "server name",
+            "target",
+            "federates with",
+            "partners",
+            "refused",
+        ):
             table.add_column(column, overflow="fold")
         for dept in estate.departments:
             info = fed.departments[dept.id]

@@ -26,22 +26,22 @@ def to_dot(estate: Estate, graph: FederationGraph) -> str:
         "  layout=circo; overlap=false; splines=true; mindist=1.0; fontname=Helvetica;",
         f"  label={_quote(estate.estate.name + ' — federation (mutual edges only)')};",
         "  labelloc=t; fontsize=18;",
-        "  node [shape=box, style=\"rounded,filled\", fontname=Helvetica, fontsize=11];",
-        "  edge [color=\"#5d6d7e\", penwidth=1.2];",
+        '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=11];',
+        '  edge [color="#5d6d7e", penwidth=1.2];',
     ]
     for dept in estate.departments:
         label = f"{dept.name}\\n{dept.server_name}\\n[{dept.target}]"
         colour = TARGET_COLOURS[dept.target]
-        lines.append(f"  {_quote(dept.id)} [label=\"{label}\", fillcolor=\"{colour}\"];")
+        lines.append(f'  {_quote(dept.id)} [label="{label}", fillcolor="{colour}"];')
     for partner in estate.partners:
         label = f"{partner.name or partner.id}\\n{partner.server_name}\\n(partner)"
         lines.append(
-            f"  {_quote(partner.id)} [label=\"{label}\", shape=hexagon, fillcolor=\"#f5b7b1\"];"
+            f'  {_quote(partner.id)} [label="{label}", shape=hexagon, fillcolor="#f5b7b1"];'
         )
     for a, b in graph.edges:
         lines.append(f"  {_quote(a)} -- {_quote(b)};")
     for a, p in graph.partner_edges:
-        lines.append(f"  {_quote(a)} -- {_quote(p)} [style=dashed, color=\"#c0392b\"];")
+        lines.append(f'  {_quote(a)} -- {_quote(p)} [style=dashed, color="#c0392b"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -57,7 +57,7 @@ def render_image(dot_source: str, fmt: str) -> bytes:
         raise GraphvizMissing(
             "Graphviz is not installed; run 'make setup' or 'apt-get install graphviz'"
         )
-    result = subprocess.run(  # noqa: S603 - fixed binary, no shell
+    result = subprocess.run(
         [binary, f"-T{fmt}"], input=dot_source.encode(), capture_output=True, check=False
     )
     if result.returncode != 0:

@@ -165,7 +165,9 @@ class EstatePki:
         if not self.ca_key_path.exists():
             # The CA key lives elsewhere (an imported or offline CA): hand over a CSR.
             csr = _csr(cert, key)
-            _write(self.csr_path(cert.department), csr.public_bytes(serialization.Encoding.PEM), 0o644)
+            _write(
+                self.csr_path(cert.department), csr.public_bytes(serialization.Encoding.PEM), 0o644
+            )
             report.csrs.append(cert.department)
             return
         if self._fits(cert):

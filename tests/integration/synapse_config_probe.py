@@ -24,8 +24,11 @@ def facts(config: HomeServerConfig) -> dict:
         "msc2815_enabled": config.experimental.msc2815_enabled,
         "app_service_config_files": list(config.appservice.app_service_config_files),
         "trusted_key_servers": list(config.key.key_servers),
-        "custom_ca_count": len(config.tls.federation_ca_trust_root.getIssuers()
-                               if hasattr(config.tls.federation_ca_trust_root, "getIssuers") else []),
+        "custom_ca_count": len(
+            config.tls.federation_ca_trust_root.getIssuers()
+            if hasattr(config.tls.federation_ca_trust_root, "getIssuers")
+            else []
+        ),
         "worker_app": config.worker.worker_app,
         "worker_name": config.worker.worker_name,
         "redis_enabled": config.redis.redis_enabled,
@@ -35,7 +38,8 @@ def facts(config: HomeServerConfig) -> dict:
 
 
 def main() -> None:
-    jobs = json.load(open(sys.argv[1]))
+    with open(sys.argv[1]) as handle:
+        jobs = json.load(handle)
     results = []
     for job in jobs:
         argv = []

@@ -5,7 +5,6 @@ admin API refusal, and Element's config.json."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import ssl
 import subprocess
@@ -30,7 +29,9 @@ pytestmark = pytest.mark.integration
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def _deploy_sites(estate: Estate, kind: str, root: Path, port_shift: int = 0) -> tuple[Path, dict[str, Target]]:
+def _deploy_sites(
+    estate: Estate, kind: str, root: Path, port_shift: int = 0
+) -> tuple[Path, dict[str, Target]]:
     pki_dir = root / "pki"
     pki.init(plan(estate), pki_dir)
     graph = build(estate)
@@ -51,7 +52,9 @@ def _deploy_sites(estate: Estate, kind: str, root: Path, port_shift: int = 0) ->
         shutil.copy(pki_dir / dept.id / "server.crt", tls / "server.crt")
         shutil.copy(pki_dir / dept.id / "server.key", tls / "server.key")
         Path(target.element_root).mkdir(parents=True, exist_ok=True)
-        (Path(target.element_root) / "index.html").write_text("<!doctype html><title>fixture</title>\n")
+        (Path(target.element_root) / "index.html").write_text(
+            "<!doctype html><title>fixture</title>\n"
+        )
         includes.append(f"    include {target.config_dir}/{nginx_site(dept.id)};")
     conf = root / "nginx.conf"
     conf.write_text(
@@ -79,9 +82,13 @@ def _deploy_sites(estate: Estate, kind: str, root: Path, port_shift: int = 0) ->
 
 @pytest.mark.parametrize("kind", ["demo", "onprem"])
 @pytest.mark.parametrize("estate_name", ["demo", "uk-example"])
-def test_nginx_t_accepts_sites(estate_name: str, kind: str, example_estates: dict[str, Estate], tmp_path: Path) -> None:
+def test_nginx_t_accepts_sites(
+    estate_name: str, kind: str, example_estates: dict[str, Estate], tmp_path: Path
+) -> None:
     conf, _ = _deploy_sites(example_estates[estate_name], kind, tmp_path)
-    proc = subprocess.run([NGINX, "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [NGINX, "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert "test is successful" in proc.stderr
 
@@ -113,7 +120,9 @@ def served_root(tmp_path: Path) -> Path:
 def test_nginx_serves_demo_sites(demo_estate: Estate, served_root: Path) -> None:
     # Shift ports so the test never collides with a running demo on 443/8448.
     conf, targets = _deploy_sites(demo_estate, "demo", served_root, port_shift=20000)
-    proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(served_root)], stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [NGINX, "-c", str(conf), "-p", str(served_root)], stderr=subprocess.PIPE
+    )
     try:
         dept = demo_estate.department("home-office")
         target = targets[dept.id]
@@ -148,7 +157,11 @@ def test_nginx_serves_demo_sites(demo_estate: Estate, served_root: Path) -> None
             assert get("/config.json", target.federation_port).status_code == 404
             # Secrets are not reachable through the web root or the config.json alias.
             secret = (Path(target.secrets_dir) / "form_secret").read_text()
-            for probe in ("/secrets/form_secret", "/config.json/../secrets/form_secret", "/../secrets/form_secret"):
+            for probe in (
+                "/secrets/form_secret",
+                "/config.json/../secrets/form_secret",
+                "/../secrets/form_secret",
+            ):
                 assert secret not in get(probe, target.client_port).text, probe
     finally:
         proc.terminate()

@@ -32,7 +32,9 @@ def synapse_python(repo_root: Path, example_estates: dict[str, Estate]) -> Path:
     assert python.exists(), "Synapse venv missing: run 'make setup'"
     version = subprocess.run(
         [python, "-c", "import importlib.metadata as m; print(m.version('matrix-synapse'))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     for name, estate in example_estates.items():
         for dept in estate.departments:
@@ -60,16 +62,23 @@ def _deploy(estate: Estate, kind: str, root: Path) -> list[dict]:
         (ca_dir / "partners").mkdir(parents=True, exist_ok=True)
         (ca_dir / "ca.crt").write_bytes((pki_dir / "ca.crt").read_bytes())
         for partner in graph.departments[dept.id].partners:
-            (ca_dir / "partners" / f"{partner}.pem").write_bytes((partner_ca / "ca.crt").read_bytes())
+            (ca_dir / "partners" / f"{partner}.pem").write_bytes(
+                (partner_ca / "ca.crt").read_bytes()
+            )
         if target.log_dir:
             Path(target.log_dir).mkdir(parents=True, exist_ok=True)
         homeserver = f"{target.config_dir}/synapse/homeserver.yaml"
         jobs.append({"name": f"{kind}/{dept.id}", "configs": [homeserver]})
         for worker in PROFILES[dept.synapse.profile].workers:
-            jobs.append({
-                "name": f"{kind}/{dept.id}/{worker.name}",
-                "configs": [homeserver, f"{target.config_dir}/synapse/workers/{worker.name}.yaml"],
-            })
+            jobs.append(
+                {
+                    "name": f"{kind}/{dept.id}/{worker.name}",
+                    "configs": [
+                        homeserver,
+                        f"{target.config_dir}/synapse/workers/{worker.name}.yaml",
+                    ],
+                }
+            )
     return jobs
 
 
@@ -92,7 +101,7 @@ def test_synapse_loads_every_rendered_config(
 
     graph = build(estate)
     for result in results:
-        kind, dept_id, *worker = result["name"].split("/")
+        _kind, dept_id, *worker = result["name"].split("/")
         dept = estate.department(dept_id)
         facts = result["facts"]
         assert facts["server_name"] == dept.server_name
@@ -111,14 +120,18 @@ def test_synapse_loads_every_rendered_config(
             assert facts["worker_name"] == worker[0]
 
 
-def test_inline_secret_is_refused(demo_estate: Estate, synapse_python: Path, tmp_path: Path) -> None:
+def test_inline_secret_is_refused(
+    demo_estate: Estate, synapse_python: Path, tmp_path: Path
+) -> None:
     """The probe really runs with --no-secrets-in-config: an inline secret must fail."""
     jobs = _deploy(demo_estate, "demo", tmp_path)
     config = Path(jobs[0]["configs"][0])
     config.write_text(config.read_text() + "\nmacaroon_secret_key: inline-secret-value\n")
     jobs_file = tmp_path / "jobs.json"
     jobs_file.write_text(json.dumps(jobs[:1]))
-    proc = subprocess.run([synapse_python, PROBE, jobs_file], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [synapse_python, PROBE, jobs_file], capture_output=True, text=True, timeout=300
+    )
     (result,) = json.loads(proc.stdout)
     assert not result["ok"]
     assert "macaroon_secret_key" in result["error"]

@@ -23,7 +23,16 @@ def _in_repo(repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_help_everywhere() -> None:
-    for args in ([], ["validate"], ["render"], ["graph"], ["schema"], ["pki"], ["pki", "init"], ["migrate"]):
+    for args in (
+        [],
+        ["validate"],
+        ["render"],
+        ["graph"],
+        ["schema"],
+        ["pki"],
+        ["pki", "init"],
+        ["migrate"],
+    ):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output
@@ -34,12 +43,21 @@ def test_validate_ok_and_json() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["valid"] is True
-    assert [d["id"] for d in data["departments"]] == ["cabinet-office", "home-office", "hm-treasury"]
+    assert [d["id"] for d in data["departments"]] == [
+        "cabinet-office",
+        "home-office",
+        "hm-treasury",
+    ]
 
 
 def test_invalid_exits_2_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
-    bad.write_text("version: 1\nestate: {name: x-y}\ndepartments:\n  - {id: aa, name: A, server_name: 'a b', target: demo}\n")
+    bad.write_text(
+        "version: 1\n"
+        "estate: {name: x-y}\n"
+        "departments:\n"
+        "  - {id: aa, name: A, server_name: 'a b', target: demo}\n"
+    )
     result = runner.invoke(app, ["validate", str(bad)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
@@ -66,11 +84,14 @@ def test_debug_shows_traceback(tmp_path: Path) -> None:
 
 def test_render_file_is_byte_identical_to_library(demo_estate: Estate) -> None:
     result = runner.invoke(
-        app, ["render", DEMO, "-t", "onprem", "-d", "home-office", "--file", "synapse/homeserver.yaml"]
+        app,
+        ["render", DEMO, "-t", "onprem", "-d", "home-office", "--file", "synapse/homeserver.yaml"],
     )
     assert result.exit_code == 0, result.output
     dept = demo_estate.department("home-office")
-    expected = render(demo_estate, dept, target_for("onprem", demo_estate, dept))["synapse/homeserver.yaml"]
+    expected = render(demo_estate, dept, target_for("onprem", demo_estate, dept))[
+        "synapse/homeserver.yaml"
+    ]
     assert result.stdout == expected.text
 
 

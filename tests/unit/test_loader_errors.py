@@ -381,17 +381,8 @@ def test_empty_file_is_refused(raw: str | bytes) -> None:
     assert problem.path == "(file)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (minor): a whitespace-only file containing a tab is reported as 'YAML syntax "
-        "error: found character that cannot start any token' (libyaml refuses a tab where a "
-        "block token may start) instead of as an empty file; the loader does not check for "
-        "blank text before parsing."
-    ),
-)
 @pytest.mark.parametrize("raw", ["\t\n", "   \n\t\n  \n"], ids=["tab", "mixed"])
-def test_bug_whitespace_only_file_with_tab_is_empty(raw: str) -> None:
+def test_whitespace_only_file_with_tab_is_empty(raw: str) -> None:
     [problem] = problems_of(raw)
     assert "empty" in problem.message
 
@@ -524,22 +515,11 @@ def test_unclosed_flow_collection_has_line_and_column() -> None:
     assert problem.line is not None and problem.column is not None
 
 
-# --- known loader bugs (strict xfail: each turns into a failure when the bug is fixed) ---------
+# --- regressions: inputs that once crashed or slipped through the loader ---------------------
 
 _PARTNER_NAME = "    name: NATO NI2CE\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, KeyError, AttributeError, yaml.YAMLError),
-    reason=(
-        "BUG: yamlpos._Builder only catches yaml.YAMLError from SafeConstructor, but PyYAML "
-        "raises ValueError/KeyError/AttributeError for malformed scalars (impossible dates, "
-        "bad !!int/!!float/!!bool/!!timestamp, '0x_', integers over 4300 digits), and mapping "
-        "keys are constructed with no try at all, so a tagged key escapes as ConstructorError. "
-        "parse_estate raises these raw instead of EstateError."
-    ),
-)
 @pytest.mark.parametrize(
     "replacement",
     [
@@ -555,7 +535,7 @@ _PARTNER_NAME = "    name: NATO NI2CE\n"
         pytest.param("    !foo name: x\n", id="unknown-tag-on-key"),
     ],
 )
-def test_bug_malformed_scalar_is_an_estate_error(replacement: str) -> None:
+def test_malformed_scalar_is_an_estate_error(replacement: str) -> None:
     text = DEMO_TEXT.replace(_PARTNER_NAME, replacement)
     assert text != DEMO_TEXT
     # Once fixed, the value may be refused (at its own line) or read as text; never a crash.
@@ -566,16 +546,7 @@ def test_bug_malformed_scalar_is_an_estate_error(replacement: str) -> None:
         assert all(p.line == line for p in error.problems), listing(error.problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason=(
-        "BUG: a mapping that merges itself ('b: &b {<<: *b}') recurses forever in "
-        "yamlpos._Builder._merge_source (the merge keeps the same path, so MAX_DEPTH never "
-        "trips) and escapes as RecursionError instead of EstateError."
-    ),
-)
-def test_bug_self_merging_mapping_is_an_estate_error() -> None:
+def test_self_merging_mapping_is_an_estate_error() -> None:
     text = DEMO_TEXT.replace('branding: {theme_colour: "#00703c"}', "branding: &b {<<: *b}")
     assert text != DEMO_TEXT
     # Once fixed, refusing the loop or reading it as an empty mapping are both fine.
@@ -585,14 +556,6 @@ def test_bug_self_merging_mapping_is_an_estate_error() -> None:
         assert all(p.line is not None for p in error.problems), listing(error.problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the validators in estate/types.py use re.match with '$', which also matches "
-        "before a trailing newline, so slugs, server names, colours, durations and secret "
-        "references ending in '\\n' are accepted and would be rendered into configuration."
-    ),
-)
 @pytest.mark.parametrize(
     ("edit", "path"),
     [
@@ -625,24 +588,11 @@ def test_bug_self_merging_mapping_is_an_estate_error() -> None:
         ),
     ],
 )
-def test_bug_trailing_newline_is_refused(
-    edit: Callable[[dict[str, Any]], object], path: str
-) -> None:
+def test_trailing_newline_is_refused(edit: Callable[[dict[str, Any]], object], path: str) -> None:
     problems = problems_of(mutated(edit))
     assert any(p.path == path for p in problems), listing(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: loader._Locator._inherited maps a department error back to estate.defaults only "
-        "when the defaults path is deeper than the section (len(probe) > 3). Errors raised on "
-        "the section itself (a model validator such as the HSM key-type check) or for a key "
-        "missing directly in the section (external identity without issuer) therefore stay at "
-        "departments[i].<section>, and one mistake in estate.defaults is reported once more "
-        "per department."
-    ),
-)
 @pytest.mark.parametrize(
     ("section", "value", "fragment", "expected_path"),
     [
@@ -662,7 +612,7 @@ def test_bug_trailing_newline_is_refused(
         ),
     ],
 )
-def test_bug_section_error_in_defaults_is_reported_once(
+def test_section_error_in_defaults_is_reported_once(
     section: str, value: dict[str, Any], fragment: str, expected_path: str
 ) -> None:
     text = mutated(lambda d: d["estate"]["defaults"].__setitem__(section, value))

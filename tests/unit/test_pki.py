@@ -17,7 +17,9 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_init_creates_one_ca_and_a_certificate_per_department(demo_estate: Estate, tmp_path: Path) -> None:
+def test_init_creates_one_ca_and_a_certificate_per_department(
+    demo_estate: Estate, tmp_path: Path
+) -> None:
     report = pki.init(plan(demo_estate), tmp_path)
     assert report.ca == "created"
     assert sorted(report.issued) == sorted(d.id for d in demo_estate.departments)
@@ -44,7 +46,9 @@ def test_certificate_reissued_when_names_change(demo_estate: Estate, tmp_path: P
     renamed = demo_estate.model_copy(
         update={
             "departments": [
-                d.model_copy(update={"server_name": "renamed.gov.test"}) if d.id == "home-office" else d
+                d.model_copy(update={"server_name": "renamed.gov.test"})
+                if d.id == "home-office"
+                else d
                 for d in demo_estate.departments
             ]
         }
@@ -65,11 +69,15 @@ def test_import_without_key_writes_csrs(demo_estate: Estate, tmp_path: Path) -> 
     assert csr.is_signature_valid
 
 
-def test_import_with_key_issues_and_refuses_a_different_ca(demo_estate: Estate, tmp_path: Path) -> None:
+def test_import_with_key_issues_and_refuses_a_different_ca(
+    demo_estate: Estate, tmp_path: Path
+) -> None:
     source = tmp_path / "source"
     pki.init(plan(demo_estate), source)
     target = tmp_path / "imported"
-    report = pki.init(plan(demo_estate), target, import_cert=source / "ca.crt", import_key=source / "ca.key")
+    report = pki.init(
+        plan(demo_estate), target, import_cert=source / "ca.crt", import_key=source / "ca.key"
+    )
     assert len(report.issued) == len(demo_estate.departments)
     other = tmp_path / "other"
     pki.init(plan(demo_estate), other)
@@ -82,7 +90,9 @@ def test_import_rejects_mismatched_key(demo_estate: Estate, tmp_path: Path) -> N
     pki.init(plan(demo_estate), a)
     pki.init(plan(demo_estate), b)
     with pytest.raises(pki.PkiError, match="not the private key"):
-        pki.init(plan(demo_estate), tmp_path / "c", import_cert=a / "ca.crt", import_key=b / "ca.key")
+        pki.init(
+            plan(demo_estate), tmp_path / "c", import_cert=a / "ca.crt", import_key=b / "ca.key"
+        )
 
 
 def test_no_private_key_in_rendered_output(demo_estate: Estate) -> None:

@@ -20,7 +20,16 @@ def test_committed_schema_matches_code(repo_root: Path) -> None:
 def test_schema_describes_every_section() -> None:
     schema = json.loads(schema_text())
     department = schema["$defs"]["Department"]["properties"]
-    for section in ("federation", "synapse", "archive", "backup", "hsm", "identity", "kubernetes", "branding"):
+    for section in (
+        "federation",
+        "synapse",
+        "archive",
+        "backup",
+        "hsm",
+        "identity",
+        "kubernetes",
+        "branding",
+    ):
         assert section in department, f"Department schema lacks section '{section}'"
     assert schema["$defs"]["Department"]["additionalProperties"] is False
 

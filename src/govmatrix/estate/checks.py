@@ -38,7 +38,9 @@ def _str(item: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _unique(items: list[tuple[int, dict[str, Any]]], section: str, key: str, what: str) -> Iterator[Finding]:
+def _unique(
+    items: list[tuple[int, dict[str, Any]]], section: str, key: str, what: str
+) -> Iterator[Finding]:
     first: dict[str, int] = {}
     for index, item in items:
         value = _str(item, key)
@@ -54,7 +56,9 @@ def _unique(items: list[tuple[int, dict[str, Any]]], section: str, key: str, wha
             first[value] = index
 
 
-def _unique_server_names(departments: list[tuple[int, dict[str, Any]]], partners: list[tuple[int, dict[str, Any]]]) -> Iterator[Finding]:
+def _unique_server_names(
+    departments: list[tuple[int, dict[str, Any]]], partners: list[tuple[int, dict[str, Any]]]
+) -> Iterator[Finding]:
     first: dict[str, str] = {}
     for section, items in (("departments", departments), ("partners", partners)):
         for index, item in items:
@@ -72,7 +76,9 @@ def _unique_server_names(departments: list[tuple[int, dict[str, Any]]], partners
                 first[key] = f"{section}[{index}]"
 
 
-def _partner_department_clash(departments: list[tuple[int, dict[str, Any]]], partners: list[tuple[int, dict[str, Any]]]) -> Iterator[Finding]:
+def _partner_department_clash(
+    departments: list[tuple[int, dict[str, Any]]], partners: list[tuple[int, dict[str, Any]]]
+) -> Iterator[Finding]:
     dept_ids = {_str(d, "id") for _, d in departments}
     for index, partner in partners:
         pid = _str(partner, "id")
@@ -92,7 +98,11 @@ def _allow_list(dept: dict[str, Any]) -> list[tuple[int, str]]:
     return [(i, peer) for i, peer in enumerate(allow) if isinstance(peer, str)]
 
 
-def _federation(data: dict[str, Any], departments: list[tuple[int, dict[str, Any]]], partners: list[tuple[int, dict[str, Any]]]) -> Iterator[Finding]:
+def _federation(
+    data: dict[str, Any],
+    departments: list[tuple[int, dict[str, Any]]],
+    partners: list[tuple[int, dict[str, Any]]],
+) -> Iterator[Finding]:
     by_id: dict[str, tuple[int, dict[str, Any]]] = {}
     for index, dept in departments:
         d_id = _str(dept, "id")
@@ -102,7 +112,7 @@ def _federation(data: dict[str, Any], departments: list[tuple[int, dict[str, Any
     allows = {d_id: {peer for _, peer in _allow_list(d)} for d_id, (_, d) in by_id.items()}
     known = sorted(set(by_id) | partner_ids)
     mutual = _require_mutual(data)
-    for d_id, (index, dept) in by_id.items():  # noqa: B007 - dept used below
+    for d_id, (index, dept) in by_id.items():
         seen: set[str] = set()
         for pos, peer in _allow_list(dept):
             path: Path = ("departments", index, "federation", "allow", pos)

@@ -57,6 +57,4 @@ def build(estate: Estate) -> FederationGraph:
         per_dept[dept.id] = DepartmentFederation(
             dept.id, peers, allowed_partners, refused, whitelist, bundles
         )
-    return FederationGraph(
-        tuple((a, b) for a, b in edges), tuple(partner_edges), per_dept
-    )
+    return FederationGraph(tuple((a, b) for a, b in edges), tuple(partner_edges), per_dept)

@@ -49,13 +49,20 @@ def read_located(raw: bytes | str, source: str, *, check_version: bool = True) -
         raw = raw.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_BYTES:
         raise EstateError(
-            [_plain(source, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to read")]
+            [
+                _plain(
+                    source,
+                    f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to read",
+                )
+            ]
         )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        # Columns count characters, as editors do, not bytes.
+        column = len(raw[line_start : exc.start].decode("utf-8", "replace")) + 1
         raise EstateError(
             [
                 Problem(
@@ -135,9 +142,7 @@ def _check_version(located: Located, source: str) -> None:
         )
     version = data["version"]
     if not isinstance(version, int) or isinstance(version, bool):
-        raise EstateError(
-            [_at(source, located, ("version",), "must be a whole number such as 1")]
-        )
+        raise EstateError([_at(source, located, ("version",), "must be a whole number such as 1")])
     if version > SCHEMA_VERSION:
         raise EstateError(
             [
@@ -265,11 +270,15 @@ class _Locator:
         """For a department path whose value came from estate.defaults, the defaults path."""
         if len(path) < 3 or path[0] != "departments" or path[2] not in SECTION_NAMES:
             return None
-        if _exists(self.located.data, path):
+        data = self.located.data
+        defaults: Path = ("estate", "defaults", *path[2:])
+        if not _exists(data, defaults[:3]):
             return None
-        candidate: Path = ("estate", "defaults", *path[2:])
-        probe = candidate if _exists(self.located.data, candidate) else candidate[:-1]
-        return candidate if _exists(self.located.data, probe) and len(probe) > 3 else None
+        if not _exists(data, path[:3]):  # the department does not set this section at all
+            return defaults
+        if _exists(data, path):
+            return None
+        return defaults if _exists(data, defaults) else None
 
 
 def _at(
@@ -307,14 +316,22 @@ def _nearest_position(located: Located, path: Path, *, key: bool = False) -> Pos
     return None
 
 
+_MISSING = object()
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part, _MISSING)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return _MISSING
+
+
 def _exists(data: Any, path: Path) -> bool:
     node = data
     for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
+        node = _child(node, part)
+        if node is _MISSING:
             return False
     return True
 
@@ -324,14 +341,11 @@ def _data_path(loc: Path, merged: Any) -> Path:
     node = merged
     path: list[str | int] = []
     for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if isinstance(node, dict) and part in node:
-            node = node[part]
+        child = _child(node, part)
+        if child is not _MISSING:
+            node = child
             path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            path.append(part)
-        elif last:
+        elif i == len(loc) - 1:
             path.append(part)
         # else: a tag such as 'bundled' or 'function-after[...]' that names no data
     return tuple(path)

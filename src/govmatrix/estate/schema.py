@@ -135,7 +135,10 @@ class HsmKey(Strict):
     pin: SecretRef | None = Field(None, description="PIN reference; defaults to the HSM's.")
 
 
-def _default_keys() -> dict[str, HsmKey]:
+KeyRole = Literal["tls", "archive_checkpoint", "backup_kek", "signing_wrap"]
+
+
+def _default_keys() -> dict[KeyRole, HsmKey]:
     return {
         "tls": HsmKey(label="tls", type="ec-p256"),
         "archive_checkpoint": HsmKey(label="archive-checkpoint", type="ed25519"),
@@ -160,9 +163,7 @@ class HsmSettings(Strict):
     )
     token: str | None = Field(None, description="Token label; defaults to the department id.")
     pin: SecretRef = "generate"
-    keys: dict[Literal["tls", "archive_checkpoint", "backup_kek", "signing_wrap"], HsmKey] = Field(
-        default_factory=_default_keys
-    )
+    keys: dict[KeyRole, HsmKey] = Field(default_factory=_default_keys)
 
     @model_validator(mode="after")
     def _key_types(self) -> HsmSettings:
@@ -170,8 +171,7 @@ class HsmSettings(Strict):
             allowed = _KEY_TYPES[role]
             if key.type not in allowed:
                 raise ValueError(
-                    f"key '{role}' cannot be of type '{key.type}'; "
-                    f"supported: {', '.join(allowed)}"
+                    f"key '{role}' cannot be of type '{key.type}'; supported: {', '.join(allowed)}"
                 )
         return self
 

@@ -23,7 +23,7 @@ _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:rc\d+)?$")
 
 
 def _slug(value: str) -> str:
-    if not SLUG_RE.match(value):
+    if not SLUG_RE.fullmatch(value):
         raise ValueError(
             "must be 2-63 characters of lowercase letters, digits and '-', "
             "starting with a letter and not ending with '-' (it names files, "
@@ -52,25 +52,27 @@ def check_server_name(value: str) -> str:
         if value.count(":") == 1:
             host, port = value.split(":")
         elif ":" in value:
-            raise ValueError("an IPv6 server name must be written in brackets, e.g. '[2001:db8::1]'")
+            raise ValueError(
+                "an IPv6 server name must be written in brackets, e.g. '[2001:db8::1]'"
+            )
         if not host:
             raise ValueError("is empty")
         if len(host) > 255:
             raise ValueError("hostname is longer than 255 characters")
         labels = host.split(".")
-        if not all(_DNS_LABEL_RE.match(label) for label in labels):
+        if not all(_DNS_LABEL_RE.fullmatch(label) for label in labels):
             raise ValueError(
                 f"'{value}' is not a valid Matrix server name: use a DNS name such as "
                 "'home-office.gov.test' (letters, digits, '-' and '.'), an IP literal, "
                 "and optionally ':port'"
             )
-    if port is not None and (not port.isdigit() or not 1 <= int(port) <= 65535):
+    if port is not None and (not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535):
         raise ValueError(f"port '{port}' must be a number from 1 to 65535")
     return value
 
 
 def _secret_ref(value: str) -> str:
-    if not _SECRET_REF_RE.match(value):
+    if not _SECRET_REF_RE.fullmatch(value):
         # Never echo the value: it may be the very secret we refuse to store.
         raise ValueError(
             "a literal secret is not allowed in the estate; reference it instead as "
@@ -89,7 +91,7 @@ def _cron(value: str) -> str:
 
 
 def duration_seconds(value: str) -> int:
-    match = _DURATION_RE.match(value)
+    match = _DURATION_RE.fullmatch(value)
     if not match:
         raise ValueError(
             f"'{value}' is not a duration: write a whole number and a unit, "
@@ -104,13 +106,13 @@ def _duration(value: str) -> str:
 
 
 def _colour(value: str) -> str:
-    if not _COLOUR_RE.match(value):
+    if not _COLOUR_RE.fullmatch(value):
         raise ValueError(f"'{value}' is not a colour; write it as '#rrggbb'")
     return value
 
 
 def _version(value: str) -> str:
-    if not _VERSION_RE.match(value):
+    if not _VERSION_RE.fullmatch(value):
         raise ValueError(f"'{value}' is not a release version such as '1.163.2'")
     return value
 

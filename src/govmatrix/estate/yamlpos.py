@@ -41,12 +41,26 @@ def _pos(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+# PyYAML's constructors raise these, not only YAMLError, for values such as '2001-13-45',
+# '!!int abc' or an integer too long to convert.
+_CONSTRUCT_ERRORS = (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError, OverflowError)
+
+
 class _Builder:
     def __init__(self) -> None:
         self.positions: dict[Path, Position] = {}
         self.key_positions: dict[Path, Position] = {}
         self._constructor = yaml.constructor.SafeConstructor()
         self._nodes = 0
+        self._active: set[int] = set()  # nodes being built: an alias back to one is a cycle
+
+    def _scalar(self, node: yaml.Node, path: Path) -> Any:
+        try:
+            return self._constructor.construct_object(node)
+        except _CONSTRUCT_ERRORS as exc:
+            raise YamlProblem(
+                f"cannot read this value ({exc}); quote it if it is text", _pos(node), path
+            ) from None
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self._nodes += 1
@@ -60,14 +74,17 @@ class _Builder:
         if len(path) > MAX_DEPTH:
             raise YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", _pos(node), path)
         self.positions.setdefault(path, _pos(node))
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self._scalar(node, path)
+        if id(node) in self._active:
+            raise YamlProblem("an alias refers to a mapping or list that contains it", _pos(node), path)
+        self._active.add(id(node))
         try:
-            return self._constructor.construct_object(node)
-        except yaml.YAMLError as exc:
-            raise YamlProblem(f"cannot read this value: {exc}", _pos(node), path) from None
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        finally:
+            self._active.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -78,12 +95,13 @@ class _Builder:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlProblem("a mapping key must be a plain value", _pos(key_node), path)
-            key = self._constructor.construct_object(key_node)
+            key = self._scalar(key_node, path)
             if not isinstance(key, str | int | bool | float) and key is not None:
                 key = str(key)
             if key in result:
+                first = self.key_positions[(*path, key)].line
                 raise YamlProblem(
-                    f"duplicate key '{key}' (first at line {self.key_positions[(*path, key)].line})",
+                    f"duplicate key '{key}' (first at line {first})",
                     _pos(key_node),
                     (*path, key),
                 )
@@ -114,6 +132,8 @@ class Located:
 
 def load(text: str) -> Located:
     """Parse one YAML document. Raises YamlProblem with a position on any syntax error."""
+    if not text.strip():
+        raise YamlProblem("the file is empty; an estate needs 'version', 'estate' and 'departments'")
     try:
         documents = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
@@ -124,7 +144,9 @@ def load(text: str) -> Located:
         raise YamlProblem(f"YAML error: {exc}") from None
     documents = [d for d in documents if d is not None]
     if not documents:
-        raise YamlProblem("the file is empty; an estate needs 'version', 'estate' and 'departments'")
+        raise YamlProblem(
+            "the file is empty; an estate needs 'version', 'estate' and 'departments'"
+        )
     if len(documents) > 1:
         raise YamlProblem("the file holds several YAML documents; an estate is exactly one")
     builder = _Builder()

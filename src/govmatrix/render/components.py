@@ -14,7 +14,11 @@ Rendered = Iterator[tuple[str, str, bool]]
 
 def synapse(ctx: Context) -> Rendered:
     yield paths.HOMESERVER, render_template("synapse/homeserver.yaml.j2", c=ctx), False
-    yield paths.LOG_CONFIG, render_template("synapse/log.yaml.j2", c=ctx, process="homeserver"), False
+    yield (
+        paths.LOG_CONFIG,
+        render_template("synapse/log.yaml.j2", c=ctx, process="homeserver"),
+        False,
+    )
     # libpq reads the database password from this file, so homeserver.yaml never holds it.
     yield (
         paths.PGPASS,

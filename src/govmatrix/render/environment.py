@@ -24,7 +24,7 @@ def _json(value: Any) -> str:
 
 
 def _nginx_str(value: str) -> str:
-    if any(c in value for c in "\"\\;{}\n\r$"):
+    if any(c in value for c in '"\\;{}\n\r$'):
         raise ValueError(f"refusing to put {value!r} into an nginx config")
     return value
 
@@ -34,7 +34,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701 - we render YAML, JSON and nginx, never HTML
+        autoescape=False,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,

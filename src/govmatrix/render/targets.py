@@ -115,7 +115,7 @@ def target_for(
             ca_dir="/ca",
             element_root="/usr/share/nginx/html",
             public_address="",
-            synapse_address="0.0.0.0",  # noqa: S104 - pod network; NetworkPolicies isolate it
+            synapse_address="0.0.0.0",
             database_host=f"{department.id}-db-rw",
             database_port=5432,
             redis_host=f"{department.id}-redis",
