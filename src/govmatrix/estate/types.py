@@ -66,7 +66,8 @@ def check_server_name(value: str) -> str:
                 "'home-office.gov.test' (letters, digits, '-' and '.'), an IP literal, "
                 "and optionally ':port'"
             )
-    if port is not None and (not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535):
+    port_ok = port is None or (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535)
+    if not port_ok:
         raise ValueError(f"port '{port}' must be a number from 1 to 65535")
     return value
 

@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 Path = tuple[str | int, ...]
 
 MAX_NODES = 500_000
+EMPTY = "the file is empty; an estate needs 'version', 'estate' and 'departments'"
 MAX_DEPTH = 64
 
 
@@ -77,7 +78,9 @@ class _Builder:
         if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             return self._scalar(node, path)
         if id(node) in self._active:
-            raise YamlProblem("an alias refers to a mapping or list that contains it", _pos(node), path)
+            raise YamlProblem(
+                "an alias refers to a mapping or list that contains it", _pos(node), path
+            )
         self._active.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -133,7 +136,7 @@ class Located:
 def load(text: str) -> Located:
     """Parse one YAML document. Raises YamlProblem with a position on any syntax error."""
     if not text.strip():
-        raise YamlProblem("the file is empty; an estate needs 'version', 'estate' and 'departments'")
+        raise YamlProblem(EMPTY)
     try:
         documents = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
