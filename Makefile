@@ -5,6 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 SYNAPSE_VENV := .venv-synapse
+# Debian's Python, not a per-user one under /root: Synapse runs as an unprivileged user in
+# the demo, and that user must be able to execute the interpreter.
+SYNAPSE_PYTHON ?= /usr/bin/python3
 # The Synapse release the example estates pin (estate.defaults.synapse.version). The
 # integration tests check that this venv holds the version the estate asks for.
 SYNAPSE_VERSION ?= 1.163.2
@@ -38,7 +41,7 @@ $(VENV)/.installed: pyproject.toml
 
 synapse: $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)-$(SYNAPSE_EXTRAS)
 $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)-$(SYNAPSE_EXTRAS):
-	@test -x $(SYNAPSE_VENV)/bin/python || $(PYTHON) -m venv $(SYNAPSE_VENV)
+	@test -x $(SYNAPSE_VENV)/bin/python || $(SYNAPSE_PYTHON) -m venv $(SYNAPSE_VENV)
 	@echo "installing matrix-synapse $(SYNAPSE_VERSION) into $(SYNAPSE_VENV)"
 	@$(SYNAPSE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'matrix-synapse[$(SYNAPSE_EXTRAS)]==$(SYNAPSE_VERSION)' 2>&1 | grep -v "is ignored: it is neither" || true
 	@$(SYNAPSE_VENV)/bin/python -c "import importlib.metadata as m; assert m.version('matrix-synapse') == '$(SYNAPSE_VERSION)'" && touch $@

@@ -6,9 +6,10 @@ set -euo pipefail
 packages=(
   nginx              # renders are checked with `nginx -t`; the demo serves through it
   graphviz           # `govmatrix graph --format svg|png`
-  python3-venv
+  python3-venv       # Synapse's venv uses Debian's Python, runnable by unprivileged users
   libpq-dev          # psycopg2 for Synapse's PostgreSQL driver
-  postgresql-15
+  postgresql-15      # one cluster per demo department
+  redis-server       # Synapse workers (medium and large profiles)
 )
 
 missing=()

@@ -25,6 +25,15 @@ app = typer.Typer(
 pki_app = typer.Typer(help="The estate CA and department certificates.", no_args_is_help=True)
 app.add_typer(pki_app, name="pki")
 
+
+def _register_demo() -> None:
+    from govmatrix.demo.cli import app as demo_app
+
+    app.add_typer(demo_app, name="demo")
+
+
+_register_demo()
+
 out = Console()
 err = Console(stderr=True)
 EXIT_INVALID = 2

@@ -1,0 +1,63 @@
+"""The demo's scheduler: one supervised process running periodic jobs with APScheduler.
+
+Later features register their jobs here (backups, directory sync); the supervisor keeps
+the process alive, and each job logs its start, end and failure to the scheduler log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from govmatrix import pki
+from govmatrix.demo.layout import Layout
+from govmatrix.estate import load_estate
+from govmatrix.estate.pki_plan import plan
+
+log = logging.getLogger("govmatrix.scheduler")
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    trigger: CronTrigger | IntervalTrigger
+    run: Callable[[Layout], None]
+
+
+def renew_certificates(layout: Layout) -> None:
+    """Re-issue department certificates that are near expiry; nginx picks them up on reload."""
+    estate = load_estate(layout.estate_copy)
+    report = pki.init(plan(estate), layout.pki)
+    if report.issued:
+        log.info("re-issued certificates: %s (run 'govmatrix demo up' to deploy)", report.issued)
+    else:
+        log.info("certificates valid: %s", ", ".join(report.kept))
+
+
+def jobs() -> list[Job]:
+    return [Job("renew-certificates", CronTrigger(hour=3, minute=17), renew_certificates)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="govmatrix demo scheduler")
+    parser.add_argument("--root", required=True, type=Path)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    layout = Layout(args.root)
+    scheduler = BlockingScheduler(timezone="UTC")
+    for job in jobs():
+        scheduler.add_job(job.run, job.trigger, args=[layout], id=job.id, coalesce=True,
+                          max_instances=1, misfire_grace_time=3600)
+        log.info("scheduled %s: %s", job.id, job.trigger)
+    scheduler.start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Seed the demo: users in every department, a room for every federating pair, messages.
+
+Accounts are created through the admin API (the first admin through the shared-secret
+registration API), so seeding keeps working once single sign-on switches passwords off.
+Credentials land in one 0600 file. Seeding is recorded, so a second `up` does not repeat it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from govmatrix.demo.matrix import Homeserver
+from govmatrix.demo.pictures import png
+from govmatrix.materialise import write_file
+
+if TYPE_CHECKING:
+    from govmatrix.demo.stack import DemoStack
+
+ADMIN = "govmatrix-admin"
+PEOPLE = (("alice", "Alice"), ("bob", "Bob"))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    write_file(path, json.dumps(data, indent=2, sort_keys=True) + "\n", 0o600)
+
+
+def seed(stack: DemoStack) -> dict[str, Any]:
+    layout = stack.layout
+    ca = layout.pki / "ca.crt"
+    creds = _load(layout.credentials)
+    done = _load(layout.seeded)
+    servers = {d.id: Homeserver(d.server_name, ca) for d in stack.estate.departments}
+    try:
+        for dept in stack.estate.departments:
+            hs = servers[dept.id]
+            entry = creds.setdefault(dept.id, {"server_name": dept.server_name, "users": []})
+            if "admin_token" not in entry:
+                password = secrets.token_urlsafe(18)
+                shared = stack._secrets(dept)["registration_shared_secret"]
+                result = hs.register_with_shared_secret(shared, ADMIN, password, admin=True)
+                entry["admin_token"] = result["access_token"]
+                entry["users"].append(
+                    {"user_id": result["user_id"], "password": password, "admin": True}
+                )
+                _save(layout.credentials, creds)
+            token = entry["admin_token"]
+            known = {u["user_id"] for u in entry["users"]}
+            for localpart, display in PEOPLE:
+                user_id = hs.user_id(localpart)
+                if user_id in known:
+                    continue
+                password = secrets.token_urlsafe(18)
+                hs.ensure_user(token, localpart, password, f"{display} ({dept.name})")
+                hs.unlimit(token, user_id)
+                entry["users"].append({"user_id": user_id, "password": password, "admin": False})
+                _save(layout.credentials, creds)
+        rooms = done.setdefault("rooms", {})
+        for a, b in stack.graph.edges:
+            key = f"{a}+{b}"
+            if key in rooms:
+                continue
+            rooms[key] = _seed_pair(stack, servers[a], servers[b], creds[a], creds[b])
+            _save(layout.seeded, done)
+    finally:
+        for hs in servers.values():
+            hs.close()
+    return creds
+
+
+def _seed_pair(stack: DemoStack, hs_a: Homeserver, hs_b: Homeserver,
+               creds_a: dict[str, Any], creds_b: dict[str, Any]) -> str:
+    alice_a, alice_b = hs_a.user_id("alice"), hs_b.user_id("alice")
+    token_a = hs_a.admin_login(creds_a["admin_token"], alice_a)
+    token_b = hs_b.admin_login(creds_b["admin_token"], alice_b)
+    room = hs_a.create_room(token_a, f"{hs_a.server_name} ↔ {hs_b.server_name}", [alice_b])
+    # The invite travels over federation; the join may race it, so retry briefly.
+    from govmatrix.demo.system import wait_for
+
+    def joined() -> bool:
+        hs_b.join(token_b, room, via=[hs_a.server_name])
+        return True
+
+    wait_for(joined, f"{alice_b} to join {room}", 30, interval=0.5)
+    hs_a.send(token_a, room, {"msgtype": "m.text", "body": "Hello from " + hs_a.server_name}, "seed-1")
+    hs_b.send(token_b, room, {"msgtype": "m.text", "body": "Hello back from " + hs_b.server_name}, "seed-2")
+    image = png(64, 48, (11, 12, 12))
+    mxc = hs_a.upload(token_a, image, "image/png", "briefing-chart.png")
+    hs_a.send(token_a, room, {
+        "msgtype": "m.image", "body": "briefing-chart.png", "url": mxc,
+        "info": {"mimetype": "image/png", "size": len(image), "w": 64, "h": 48},
+    }, "seed-3")
+    note = "Minutes of the inter-departmental meeting (demo).\n".encode()
+    mxc_file = hs_a.upload(token_a, note, "text/plain", "minutes.txt")
+    hs_a.send(token_a, room, {
+        "msgtype": "m.file", "body": "minutes.txt", "url": mxc_file,
+        "info": {"mimetype": "text/plain", "size": len(note)},
+    }, "seed-4")
+    return room

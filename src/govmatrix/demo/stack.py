@@ -1,0 +1,422 @@
+"""`govmatrix demo up|down|reset|status`: the demo estate as real processes on loopback.
+
+Per department: its own PostgreSQL cluster, Synapse (plus workers and Redis when the sizing
+profile asks for them), all behind one nginx that terminates TLS with certificates from the
+estate CA. supervisord runs every process and restarts crashed ones; `up` starts them in
+dependency order and waits for each to be healthy. Every config file comes from
+`govmatrix.render` with target `demo`: the demo has no templates of its own for them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from govmatrix import pki
+from govmatrix.demo import element, hosts, ports, postgres
+from govmatrix.demo.layout import DEMO_USER, Layout
+from govmatrix.demo.supervisor import Program, Supervisor, write_config
+from govmatrix.demo.synapse_venv import synapse_python
+from govmatrix.demo.system import DemoError, chown_tree, ensure_system_user, require_root, wait_for
+from govmatrix.estate import Department, Estate, load_estate
+from govmatrix.estate.federation import FederationGraph, build
+from govmatrix.estate.pki_plan import plan
+from govmatrix.materialise import materialise, write_file
+from govmatrix.render import Target, render, required_secrets
+from govmatrix.render.environment import render_template
+from govmatrix.render.paths import nginx_site
+from govmatrix.render.sizing import PROFILES
+from govmatrix.secretgen import generate_all
+
+HOSTS_TAG_PREFIX = "root="
+
+
+@dataclass
+class UpReport:
+    started: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    element: element.ElementInstall | None = None
+    seconds: float = 0.0
+
+
+class DemoStack:
+    def __init__(
+        self,
+        estate_file: Path,
+        root: Path,
+        *,
+        artifacts: str | None = None,
+        console: Console | None = None,
+    ):
+        self.estate_file = estate_file.resolve()
+        self.estate: Estate = load_estate(self.estate_file)
+        self.layout = Layout(root.resolve())
+        self.graph: FederationGraph = build(self.estate)
+        self.artifacts = artifacts or self.estate.estate.artifacts.mirror
+        self.console = console or Console(stderr=True)
+        self.supervisor = Supervisor(self.layout)
+        self._synapse_python: Path | None = None
+        bad = [d.id for d in self.estate.departments if d.target != "demo"]
+        if bad:
+            raise DemoError(
+                f"the demo runs departments whose target is 'demo'; these are not: {', '.join(bad)}"
+            )
+
+    # --- helpers --------------------------------------------------------------------------
+
+    @property
+    def hosts_tag(self) -> str:
+        return HOSTS_TAG_PREFIX + str(self.layout.root)
+
+    def target(self, dept: Department) -> Target:
+        return self.layout.target(self.estate, dept)
+
+    def programs(self) -> list[Program]:
+        python = self._synapse_python
+        if python is None:
+            raise DemoError("internal: Synapse's interpreter is not resolved yet")
+        logs = self.layout.logs
+        out = [
+            Program(
+                "nginx",
+                ("/usr/sbin/nginx", "-c", str(self.layout.nginx_conf), "-p", str(self.layout.root / "nginx")),
+                logs / "nginx.log",
+                stopsignal="QUIT",
+            ),
+            Program(
+                "scheduler",
+                (sys.executable, "-m", "govmatrix.demo.scheduler", "--root", str(self.layout.root)),
+                logs / "scheduler.log",
+            ),
+        ]
+        for dept in self.estate.departments:
+            t = self.target(dept)
+            cfg = Path(t.config_dir) / "synapse"
+            out.append(
+                Program(
+                    f"postgres-{dept.id}",
+                    (str(postgres.postgres_binary()), "-D", str(self.layout.pgdata(dept.id))),
+                    logs / f"postgres-{dept.id}.log",
+                    user=postgres.PG_USER,
+                    stopsignal="INT",  # fast shutdown: roll back open transactions, no wait
+                )
+            )
+            sizing = PROFILES[dept.synapse.profile]
+            if sizing.uses_workers:
+                out.append(
+                    Program(
+                        f"redis-{dept.id}",
+                        ("/usr/bin/redis-server", "--bind", t.redis_host, "--port", str(t.redis_port),
+                         "--save", "", "--appendonly", "no", "--protected-mode", "yes"),
+                        logs / f"redis-{dept.id}.log",
+                        user=DEMO_USER,
+                    )
+                )
+            out.append(
+                Program(
+                    f"synapse-{dept.id}",
+                    (str(python), "-m", "synapse.app.homeserver", "-c", str(cfg / "homeserver.yaml"),
+                     "--no-secrets-in-config"),
+                    logs / f"synapse-{dept.id}.stdout.log",
+                    user=DEMO_USER,
+                    directory=Path(t.data_dir),
+                    startsecs=5,
+                )
+            )
+            for worker in sizing.workers:
+                out.append(
+                    Program(
+                        f"synapse-{dept.id}-{worker.name}",
+                        (str(python), "-m", "synapse.app.generic_worker",
+                         "-c", str(cfg / "homeserver.yaml"),
+                         "-c", str(cfg / "workers" / f"{worker.name}.yaml"), "--no-secrets-in-config"),
+                        logs / f"synapse-{dept.id}-{worker.name}.stdout.log",
+                        user=DEMO_USER,
+                        directory=Path(t.data_dir),
+                        startsecs=5,
+                    )
+                )
+        return out
+
+    def wanted_ports(self) -> list[tuple[str, int, str]]:
+        wanted = []
+        for dept in self.estate.departments:
+            t = self.target(dept)
+            wanted += [
+                (t.public_address, t.client_port, f"{dept.id} HTTPS"),
+                (t.public_address, t.federation_port, f"{dept.id} federation"),
+                (t.synapse_address, t.synapse_port, f"{dept.id} Synapse"),
+                (t.database_host, t.database_port, f"{dept.id} PostgreSQL"),
+            ]
+            sizing = PROFILES[dept.synapse.profile]
+            if sizing.uses_workers:
+                wanted.append((t.redis_host, t.redis_port, f"{dept.id} Redis"))
+                wanted.append((t.synapse_address, t.replication_port, f"{dept.id} replication"))
+                for i, _ in enumerate(sizing.of_role("generic")):
+                    wanted.append((t.synapse_address, t.worker_base_port + i, f"{dept.id} worker"))
+        return wanted
+
+    @contextmanager
+    def _steps(self) -> Iterator[Callable[[str], Callable[[], None]]]:
+        progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+            console=self.console, transient=False,
+        )
+
+        def step(description: str) -> Callable[[], None]:
+            task = progress.add_task(description, total=1)
+
+            def done() -> None:
+                progress.update(task, completed=1, description=f"[green]✓[/] {description}")
+
+            return done
+
+        with progress:
+            yield step
+
+    # --- up -------------------------------------------------------------------------------
+
+    def up(self, *, seed: bool = True) -> UpReport:
+        require_root()
+        started_at = time.monotonic()
+        report = UpReport()
+        already = self.supervisor.running()
+        if not already:
+            ports.check_free(self.wanted_ports())
+        with self._steps() as step:
+            done = step("preparing state directory, users and name resolution")
+            self._prepare()
+            done()
+            done = step("estate CA and department certificates")
+            self._pki()
+            done()
+            done = step(f"Synapse {self._versions()} virtualenv")
+            self._synapse_python = synapse_python(self._version(), self.layout)
+            done()
+            done = step("Element Web")
+            report.element = element.install(
+                self.estate.estate.artifacts.element_version, self.layout.element, self.artifacts
+            )
+            done()
+            done = step("rendering and installing configs")
+            changed = self._configs()
+            done()
+            done = step("PostgreSQL clusters")
+            for dept in self.estate.departments:
+                t = self.target(dept)
+                postgres.init_cluster(
+                    self.layout.pgdata(dept.id), self.layout.pgsocket(dept.id),
+                    t.database_host, t.database_port,
+                )
+            write_config(self.layout, self.programs())
+            self.supervisor.start_daemon()
+            for dept in self.estate.departments:
+                name = f"postgres-{dept.id}"
+                if self.supervisor.start(name):
+                    report.started.append(name)
+            for dept in self.estate.departments:
+                t = self.target(dept)
+                postgres.wait_ready(self.layout.pgsocket(dept.id), t.database_port)
+                postgres.ensure_database(
+                    self.layout.pgsocket(dept.id), t.database_port, "synapse", "synapse",
+                    self._secrets(dept)["database_password"],
+                )
+            done()
+            done = step("Synapse homeservers")
+            self._start_synapses(report, changed)
+            done()
+            done = step("nginx (TLS, federation, Element)")
+            if self.supervisor.start("nginx"):
+                report.started.append("nginx")
+            elif any(p.parts[-2] == "nginx" for p in changed.get("*", [])):
+                self.supervisor.restart("nginx")
+                report.restarted.append("nginx")
+            for dept in self.estate.departments:
+                self._wait_client(dept)
+            done()
+            if self.supervisor.start("scheduler"):
+                report.started.append("scheduler")
+            if seed:
+                done = step("seeding users, rooms and messages")
+                from govmatrix.demo.seed import seed as seed_estate
+
+                seed_estate(self)
+                done()
+        report.seconds = time.monotonic() - started_at
+        return report
+
+    def _versions(self) -> str:
+        return ", ".join(sorted({d.synapse.version for d in self.estate.departments}))
+
+    def _version(self) -> str:
+        versions = {d.synapse.version for d in self.estate.departments}
+        if len(versions) != 1:
+            raise DemoError(
+                "the demo runs one Synapse version for all departments; the estate pins "
+                + ", ".join(sorted(versions))
+            )
+        return versions.pop()
+
+    def _prepare(self) -> None:
+        root = self.layout.root
+        root.mkdir(parents=True, exist_ok=True)
+        for path in (root, *root.parents):
+            if path == Path("/"):
+                break
+            if not path.stat().st_mode & 0o001:
+                raise DemoError(
+                    f"{path} is not traversable by other users; PostgreSQL, Synapse and nginx "
+                    "run as their own users and must reach the state directory. Choose another "
+                    "--root, or chmod o+x it."
+                )
+        root.chmod(0o755)
+        for sub in (self.layout.logs, self.layout.run, root / "nginx"):
+            sub.mkdir(exist_ok=True)
+        ensure_system_user(DEMO_USER, root)
+        chown_tree(self.layout.logs, DEMO_USER)
+        self.layout.logs.chmod(0o755)
+        shutil.copyfile(self.estate_file, self.layout.estate_copy)
+        entries = {
+            d.server_name.split(":")[0]: self.target(d).public_address for d in self.estate.departments
+        }
+        hosts.install(entries, self.hosts_tag)
+
+    def _pki(self) -> None:
+        pki.init(plan(self.estate), self.layout.pki)
+        self.layout.pki.chmod(0o755)
+        partners_dir = self.layout.pki / "partners"
+        partners_dir.mkdir(exist_ok=True)
+        for partner in self.estate.partners:
+            if partner.ca_bundle is None:
+                continue
+            source = (self.estate_file.parent / partner.ca_bundle.removeprefix("file:")).resolve()
+            if not source.is_file():
+                raise DemoError(
+                    f"partner '{partner.id}' names CA bundle {partner.ca_bundle}, but {source} "
+                    "does not exist"
+                )
+            write_file(partners_dir / f"{partner.id}.pem", source.read_text(), 0o644)
+        for dept in self.estate.departments:
+            tls = Path(self.target(dept).tls_dir)
+            tls.mkdir(parents=True, exist_ok=True)
+            tls.chmod(0o700)
+            write_file(tls / "server.crt", (self.layout.pki / dept.id / "server.crt").read_text(), 0o644)
+            write_file(tls / "server.key", (self.layout.pki / dept.id / "server.key").read_text(), 0o600)
+
+    def _secrets(self, dept: Department) -> dict[str, str]:
+        """Generated once per department, then kept (root-only, 0600)."""
+        path = self.layout.secret_values(dept.id)
+        specs = required_secrets(dept)
+        values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        missing = [s for s in specs if s.name not in values]
+        if missing:
+            values.update(generate_all(tuple(missing)))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_file(path, json.dumps(values, indent=2, sort_keys=True) + "\n", 0o600)
+        return values
+
+    def _configs(self) -> dict[str, list[Path]]:
+        """Render and install every department's files. Returns changed paths per department."""
+        changed: dict[str, list[Path]] = {"*": []}
+        sites = []
+        for dept in self.estate.departments:
+            t = self.target(dept)
+            files = render(self.estate, dept, t, graph=self.graph)
+            dept_changed = materialise(files, t, required_secrets(dept), self._secrets(dept))
+            changed[dept.id] = dept_changed
+            changed["*"] += dept_changed
+            for directory in (t.data_dir, t.log_dir or "", t.secrets_dir):
+                Path(directory).mkdir(parents=True, exist_ok=True)
+                chown_tree(Path(directory), DEMO_USER)
+            chown_tree(Path(t.config_dir) / "synapse", DEMO_USER)
+            for path in (self.layout.department(dept.id), Path(t.config_dir)):
+                path.chmod(0o755)
+            sites.append(f"{t.config_dir}/{nginx_site(dept.id)}")
+        nginx_conf = render_template("demo/nginx.conf.j2", root=self.layout.root, sites=sites)
+        if write_file(self.layout.nginx_conf, nginx_conf, 0o644):
+            changed["*"].append(self.layout.nginx_conf)
+        return changed
+
+    def _start_synapses(self, report: UpReport, changed: dict[str, list[Path]]) -> None:
+        for dept in self.estate.departments:
+            sizing = PROFILES[dept.synapse.profile]
+            if sizing.uses_workers and self.supervisor.start(f"redis-{dept.id}"):
+                report.started.append(f"redis-{dept.id}")
+            name = f"synapse-{dept.id}"
+            synapse_changed = any("synapse" in p.parts or "secrets" in p.parts for p in changed[dept.id])
+            if self.supervisor.start(name):
+                report.started.append(name)
+            elif synapse_changed:
+                self.supervisor.restart(name)
+                report.restarted.append(name)
+        for dept in self.estate.departments:
+            self._wait_synapse(dept)
+            for worker in PROFILES[dept.synapse.profile].workers:
+                name = f"synapse-{dept.id}-{worker.name}"
+                if self.supervisor.start(name):
+                    report.started.append(name)
+
+    def _wait_synapse(self, dept: Department, timeout: float = 180) -> None:
+        t = self.target(dept)
+        url = f"http://{t.synapse_address}:{t.synapse_port}/health"
+        name = f"synapse-{dept.id}"
+
+        def healthy() -> bool:
+            if self.supervisor.state(name) in ("FATAL", "BACKOFF", "EXITED"):
+                raise DemoError(f"{name} is not running; last log lines:\n{self.supervisor.tail(name)}")
+            return httpx.get(url, timeout=2).text == "OK"
+
+        try:
+            wait_for(healthy, f"{name} health", timeout)
+        except DemoError as exc:
+            if "last log lines" in str(exc):
+                raise
+            raise DemoError(f"{exc}\n{name} log tail:\n{self.supervisor.tail(name)}") from None
+
+    def _wait_client(self, dept: Department, timeout: float = 30) -> None:
+        from govmatrix.demo.matrix import Homeserver
+
+        with Homeserver(dept.server_name, self.layout.pki / "ca.crt") as hs:
+            wait_for(hs.versions_ok, f"https://{dept.server_name} through nginx", timeout)
+
+    # --- down / reset ---------------------------------------------------------------------
+
+    def down(self) -> list[str]:
+        """Stop everything, remove the hosts block; return anything still listening (none)."""
+        require_root()
+        self.supervisor.shutdown()
+        hosts.remove(self.hosts_tag)
+        addresses = {self.target(d).public_address for d in self.estate.departments}
+        leftovers = ports.listening_on(addresses)
+        if leftovers:
+            raise DemoError("after down, still listening: " + ", ".join(leftovers))
+        return leftovers
+
+    def reset(self) -> None:
+        self.down()
+        if self.layout.root.exists():
+            shutil.rmtree(self.layout.root)
+
+    # --- status ---------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        from govmatrix.demo.status import collect
+
+        return collect(self)
+
+
+def default_root() -> Path:
+    from govmatrix.render.targets import DEFAULT_DEMO_ROOT
+
+    return Path(DEFAULT_DEMO_ROOT)

@@ -1,0 +1,99 @@
+"""`govmatrix demo status`: health per department, including federation to each peer."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from govmatrix.demo.matrix import Homeserver, MatrixError, federation_version
+
+if TYPE_CHECKING:
+    from govmatrix.demo.stack import DemoStack
+
+
+def _peer_status(stack: DemoStack, hs: Homeserver, admin_token: str | None, peer_id: str) -> dict[str, Any]:
+    peer = stack.estate.department(peer_id)
+    target = stack.target(peer)
+    entry: dict[str, Any] = {"id": peer_id, "server_name": peer.server_name}
+    try:
+        entry["peer_version"] = federation_version(
+            peer.server_name, target.federation_port, stack.layout.pki / "ca.crt"
+        )
+        reachable = True
+        detail = "federation endpoint answers over TLS from the estate CA"
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        reachable, detail = False, f"federation endpoint unreachable: {exc}"
+    if reachable and admin_token:
+        # Synapse's own record of sending to the peer: a failure here means federation broke.
+        try:
+            dest = hs.federation_destination(admin_token, peer.server_name)
+        except (MatrixError, httpx.HTTPError) as exc:
+            dest = None
+            detail += f"; destination state unknown ({exc})"
+        if dest and dest.get("failure_ts"):
+            reachable = False
+            detail = f"{hs.server_name} has been failing to reach it since {dest['failure_ts']}"
+        elif dest:
+            detail += "; Synapse reports no failures sending to it"
+    entry.update({"reachable": reachable, "detail": detail})
+    return entry
+
+
+def collect(stack: DemoStack) -> dict[str, Any]:
+    layout = stack.layout
+    creds = json.loads(layout.credentials.read_text()) if layout.credentials.exists() else {}
+    states = stack.supervisor.states()
+    departments = []
+    for dept in stack.estate.departments:
+        fed = stack.graph.departments[dept.id]
+        processes = {
+            name: info["statename"]
+            for name, info in states.items()
+            if name == f"postgres-{dept.id}" or name.startswith(f"synapse-{dept.id}")
+            or name == f"redis-{dept.id}"
+        }
+        entry: dict[str, Any] = {
+            "id": dept.id,
+            "name": dept.name,
+            "server_name": dept.server_name,
+            "address": stack.target(dept).public_address,
+            "client_url": f"https://{dept.server_name}",
+            "element_url": f"https://{dept.server_name}/",
+            "federation_allow": list(fed.whitelist),
+            "peers": [],
+            "refused": list(fed.refused),
+            "processes": processes,
+            "users": creds.get(dept.id, {}).get("users", []),
+            "logs": str(layout.logs),
+        }
+        client_ok = False
+        if states:
+            with Homeserver(dept.server_name, layout.pki / "ca.crt", timeout=5) as hs:
+                try:
+                    client_ok = hs.versions_ok()
+                except httpx.HTTPError:
+                    client_ok = False
+                token = creds.get(dept.id, {}).get("admin_token")
+                if client_ok:
+                    entry["peers"] = [_peer_status(stack, hs, token, p) for p in fed.peers]
+        entry["client_api"] = client_ok
+        entry["healthy"] = (
+            client_ok
+            and bool(processes)
+            and all(s == "RUNNING" for s in processes.values())
+            and all(p["reachable"] for p in entry["peers"])
+        )
+        departments.append(entry)
+    element_record = layout.element / ".govmatrix-artifact.json"
+    return {
+        "root": str(layout.root),
+        "running": bool(states),
+        "healthy": bool(states) and all(d["healthy"] for d in departments),
+        "shared_processes": {n: i["statename"] for n, i in states.items() if n in ("nginx", "scheduler")},
+        "element": json.loads(element_record.read_text()) if element_record.exists() else
+        {"status": "unavailable"},
+        "credentials_file": str(layout.credentials),
+        "departments": departments,
+    }
