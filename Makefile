@@ -18,10 +18,11 @@ ESTATE ?= inventories/demo/estate.yml
 OUT ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup system venv synapse demo test test-unit test-integration lint bench schema golden clean help
+.PHONY: setup system venv synapse demo demo-down render test test-unit test-integration lint bench schema golden clean help
 
 help:
-	@echo "make demo   - set up, then bring up the demo estate (for now: validate, PKI, render, graph)"
+	@echo "make demo   - set up, then bring up the demo estate (real Synapse, PostgreSQL, nginx)"
+	@echo "make render - validate the estate, render its configs to out/, draw the federation graph"
 	@echo "make test   - set up, then run every test (unit and integration)"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks (JSON on stdout)"
@@ -47,12 +48,16 @@ $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)-$(SYNAPSE_EXTRAS):
 	@$(SYNAPSE_VENV)/bin/python -c "import importlib.metadata as m; assert m.version('matrix-synapse') == '$(SYNAPSE_VERSION)'" && touch $@
 
 demo: setup
+	$(BIN)/govmatrix demo up --estate $(ESTATE) $(DEMO_ARGS)
+
+render: venv
 	$(BIN)/govmatrix validate $(ESTATE)
-	$(BIN)/govmatrix pki init $(ESTATE) --dir $(OUT)/pki
 	$(BIN)/govmatrix render $(ESTATE) --target demo --out $(OUT)/render
 	$(BIN)/govmatrix graph $(ESTATE)
 	$(BIN)/govmatrix graph $(ESTATE) --format svg --out $(OUT)/federation.svg
-	@echo "Rendered configs are in $(OUT)/render; the federation picture is $(OUT)/federation.svg."
+
+demo-down: venv
+	$(BIN)/govmatrix demo down --estate $(ESTATE)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -70,6 +75,10 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/estate_compile.py
+
+bench-demo: setup
+	$(BIN)/python bench/demo_ready.py
+	$(BIN)/python bench/messages.py
 
 schema: venv
 	$(BIN)/govmatrix schema

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ from govmatrix.estate import Estate, load_estate
 from govmatrix.render import Target
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests never reach outside this machine: point the Element release download at a closed
+# loopback port, so "cannot fetch Element" is exercised without leaving loopback.
+os.environ["GOVMATRIX_ELEMENT_UPSTREAM"] = "http://127.0.0.1:9/element-v{v}.tar.gz"
 EXAMPLES = {
     "demo": ROOT / "inventories" / "demo" / "estate.yml",
     "uk-example": ROOT / "inventories" / "uk-example" / "estate.yml",

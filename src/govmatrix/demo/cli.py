@@ -15,8 +15,10 @@ from govmatrix.demo.system import DemoError
 
 DEFAULT_ESTATE = Path(__file__).resolve().parents[3] / "inventories" / "demo" / "estate.yml"
 
-app = typer.Typer(help="Run an estate locally: real Synapse, PostgreSQL and nginx on loopback.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Run an estate locally: real Synapse, PostgreSQL and nginx on loopback.",
+    no_args_is_help=True,
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -59,8 +61,10 @@ def up(
     if was_running and not report.started and not report.restarted:
         out.print(f"[green]✓[/] already up; nothing changed ({report.seconds:.1f}s)")
     else:
-        out.print(f"[green]✓[/] demo up in {report.seconds:.1f}s "
-                  f"(started {len(report.started)}, restarted {len(report.restarted)})")
+        out.print(
+            f"[green]✓[/] demo up in {report.seconds:.1f}s "
+            f"(started {len(report.started)}, restarted {len(report.restarted)})"
+        )
     _summary(status)
     if not status["healthy"]:
         raise typer.Exit(1)
@@ -71,18 +75,22 @@ def _summary(status: dict[str, Any]) -> None:
     for column in ("department", "URL (client, Element)", "federates with", "users", "health"):
         table.add_column(column, overflow="fold")
     for dept in status["departments"]:
-        peers = ", ".join(
-            f"{p['id']} {'✓' if p['reachable'] else '✗'}" for p in dept["peers"]
-        ) or "—"
+        peers = (
+            ", ".join(f"{p['id']} {'✓' if p['reachable'] else '✗'}" for p in dept["peers"]) or "—"
+        )
         users = "\n".join(u["user_id"] for u in dept["users"]) or "—"
         health = "[green]healthy[/]" if dept["healthy"] else "[red]unhealthy[/]"
-        table.add_row(f"{dept['name']}\n{dept['address']}", dept["client_url"], peers, users, health)
+        table.add_row(
+            f"{dept['name']}\n{dept['address']}", dept["client_url"], peers, users, health
+        )
     out.print(table)
     out.print(f"Passwords and admin tokens: {status['credentials_file']} (0600, root only)")
     out.print(f"Logs: {status['root']}/logs   CA to trust: {status['root']}/pki/ca.crt")
     element = status["element"]
     if element.get("status") == "unavailable":
-        out.print("Element Web: not installed (see above); any Matrix client works against the URLs.")
+        out.print(
+            "Element Web: not installed (see above); any Matrix client works against the URLs."
+        )
     else:
         verified = "verified" if element.get("verified") else "SHA-256 recorded, unverified"
         out.print(f"Element Web {element.get('version')}: {verified}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tarfile
 import tempfile
@@ -19,11 +20,16 @@ from pathlib import Path
 
 import httpx
 
-RELEASE_URL = "https://github.com/element-hq/element-web/releases/download/v{v}/element-v{v}.tar.gz"
+# Sites with an internal copy of the release host set GOVMATRIX_ELEMENT_UPSTREAM to it.
+RELEASE_URL = os.environ.get(
+    "GOVMATRIX_ELEMENT_UPSTREAM",
+    "https://github.com/element-hq/element-web/releases/download/v{v}/element-v{v}.tar.gz",
+)
 
 # SHA-256 of upstream release tarballs, checked against the release's published checksums.
 # Empty until a maintainer with access to the release site pins one: see docs/demo.md.
 PINNED_SHA256: dict[str, str] = {}
+UNVERIFIED = "installed; SHA-256 recorded but unverified (no upstream hash pinned for this version)"
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,11 @@ def install(version: str, dest: Path, mirror: str | None) -> ElementInstall:
         if tarball is None:
             _placeholder(dest, version, errors)
             return ElementInstall(
-                "unavailable", version, None, False, None,
+                "unavailable",
+                version,
+                None,
+                False,
+                None,
                 "Element Web could not be fetched (" + "; ".join(errors) + "). The demo "
                 f"carries on without it; put {tarball_name(version)} in a directory and pass "
                 "--artifacts DIR to install it.",
@@ -129,9 +139,12 @@ def install(version: str, dest: Path, mirror: str | None) -> ElementInstall:
             )
         _extract(tarball, dest)
     result = ElementInstall(
-        "installed", version, digest, pinned is not None, source,
-        "verified against the pinned upstream hash" if pinned else
-        "installed; SHA-256 recorded but unverified (no upstream hash pinned for this version)",
+        "installed",
+        version,
+        digest,
+        pinned is not None,
+        source,
+        "verified against the pinned upstream hash" if pinned else UNVERIFIED,
     )
     record.write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result

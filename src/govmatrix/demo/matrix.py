@@ -40,8 +40,9 @@ class Homeserver:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def call(self, method: str, path: str, token: str | None = None, what: str = "",
-             **kwargs: Any) -> dict[str, Any]:
+    def call(
+        self, method: str, path: str, token: str | None = None, what: str = "", **kwargs: Any
+    ) -> dict[str, Any]:
         headers = kwargs.pop("headers", {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -55,8 +56,9 @@ class Homeserver:
 
     # --- accounts -----------------------------------------------------------------------
 
-    def register_with_shared_secret(self, secret: str, localpart: str, password: str,
-                                    admin: bool) -> dict[str, Any]:
+    def register_with_shared_secret(
+        self, secret: str, localpart: str, password: str, admin: bool
+    ) -> dict[str, Any]:
         """The shared-secret registration API (what register_new_matrix_user does)."""
         nonce = self.call("GET", "/_synapse/admin/v1/register")["nonce"]
         body = {
@@ -74,31 +76,49 @@ class Homeserver:
     def ensure_user(self, admin_token: str, localpart: str, password: str, displayname: str) -> str:
         user = self.user_id(localpart)
         self.call(
-            "PUT", f"/_synapse/admin/v2/users/{quote(user)}", admin_token,
-            json={"password": password, "displayname": displayname, "admin": False,
-                  "logout_devices": False},
+            "PUT",
+            f"/_synapse/admin/v2/users/{quote(user)}",
+            admin_token,
+            json={
+                "password": password,
+                "displayname": displayname,
+                "admin": False,
+                "logout_devices": False,
+            },
             what=f"create {user}",
         )
         return user
 
     def unlimit(self, admin_token: str, user: str) -> None:
         self.call(
-            "POST", f"/_synapse/admin/v1/users/{quote(user)}/override_ratelimit", admin_token,
-            json={"messages_per_second": 0, "burst_count": 0}, what=f"unlimit {user}",
+            "POST",
+            f"/_synapse/admin/v1/users/{quote(user)}/override_ratelimit",
+            admin_token,
+            json={"messages_per_second": 0, "burst_count": 0},
+            what=f"unlimit {user}",
         )
 
     def admin_login(self, admin_token: str, user: str) -> str:
         """A token for `user` from the admin API (works without password login)."""
-        data = self.call("POST", f"/_synapse/admin/v1/users/{quote(user)}/login", admin_token,
-                         json={}, what=f"admin login as {user}")
+        data = self.call(
+            "POST",
+            f"/_synapse/admin/v1/users/{quote(user)}/login",
+            admin_token,
+            json={},
+            what=f"admin login as {user}",
+        )
         return cast(str, data["access_token"])
 
     def password_login(self, localpart: str, password: str) -> str:
         data = self.call(
-            "POST", "/_matrix/client/v3/login",
-            json={"type": "m.login.password",
-                  "identifier": {"type": "m.id.user", "user": localpart},
-                  "password": password, "initial_device_display_name": "govmatrix demo"},
+            "POST",
+            "/_matrix/client/v3/login",
+            json={
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": localpart},
+                "password": password,
+                "initial_device_display_name": "govmatrix demo",
+            },
             what=f"password login {localpart}",
         )
         return cast(str, data["access_token"])
@@ -106,31 +126,53 @@ class Homeserver:
     # --- rooms --------------------------------------------------------------------------
 
     def create_room(self, token: str, name: str, invite: list[str]) -> str:
-        data = self.call("POST", "/_matrix/client/v3/createRoom", token,
-                         json={"name": name, "preset": "private_chat", "invite": invite},
-                         what=f"create room {name}")
+        data = self.call(
+            "POST",
+            "/_matrix/client/v3/createRoom",
+            token,
+            json={"name": name, "preset": "private_chat", "invite": invite},
+            what=f"create room {name}",
+        )
         return cast(str, data["room_id"])
 
     def join(self, token: str, room: str, via: list[str] | None = None) -> None:
         params = {"server_name": via} if via else None
-        self.call("POST", f"/_matrix/client/v3/join/{quote(room)}", token, params=params,
-                  json={}, what=f"join {room}")
+        self.call(
+            "POST",
+            f"/_matrix/client/v3/join/{quote(room)}",
+            token,
+            params=params,
+            json={},
+            what=f"join {room}",
+        )
 
     def send(self, token: str, room: str, content: dict[str, Any], txn: str) -> str:
-        data = self.call("PUT", f"/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/{txn}",
-                         token, json=content, what=f"send to {room}")
+        data = self.call(
+            "PUT",
+            f"/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/{txn}",
+            token,
+            json=content,
+            what=f"send to {room}",
+        )
         return cast(str, data["event_id"])
 
     def upload(self, token: str, data: bytes, content_type: str, filename: str) -> str:
-        result = self.call("POST", "/_matrix/media/v3/upload", token, content=data,
-                           params={"filename": filename},
-                           headers={"Content-Type": content_type}, what=f"upload {filename}")
+        result = self.call(
+            "POST",
+            "/_matrix/media/v3/upload",
+            token,
+            content=data,
+            params={"filename": filename},
+            headers={"Content-Type": content_type},
+            what=f"upload {filename}",
+        )
         return cast(str, result["content_uri"])
 
     def federation_destination(self, admin_token: str, destination: str) -> dict[str, Any] | None:
         try:
-            return self.call("GET", f"/_synapse/admin/v1/federation/destinations/{destination}",
-                             admin_token)
+            return self.call(
+                "GET", f"/_synapse/admin/v1/federation/destinations/{destination}", admin_token
+            )
         except MatrixError as exc:
             if exc.status == 404:
                 return None  # never contacted: no failures recorded

@@ -20,7 +20,7 @@ def holder(address: str, port: int) -> str:
     for conn in connections:
         if conn.status != psutil.CONN_LISTEN or not conn.laddr:
             continue
-        if conn.laddr.port == port and conn.laddr.ip in (address, "0.0.0.0", "::"):  # noqa: S104
+        if conn.laddr.port == port and conn.laddr.ip in (address, "0.0.0.0", "::"):
             if conn.pid is None:
                 return "an unknown process"
             try:

@@ -34,14 +34,24 @@ def _own(path: Path, mode: int) -> None:
 
 
 def init_cluster(pgdata: Path, socket_dir: Path, address: str, port: int) -> bool:
-    """initdb once; (re)write the settings every time. Returns True if the cluster is new."""
+    """initdb once; (re)write the settings every time. True if settings changed (reload)."""
     _own(socket_dir, 0o700)
     created = False
     if not (pgdata / "PG_VERSION").exists():
         _own(pgdata, 0o700)
         run(
-            [str(PG_BIN / "initdb"), "-D", str(pgdata), "-U", PG_USER, "-E", "UTF8",
-             "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"],
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                PG_USER,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ],
             user=PG_USER,
         )
         created = True
@@ -62,13 +72,16 @@ def init_cluster(pgdata: Path, socket_dir: Path, address: str, port: int) -> boo
         "# is 0700 postgres (root and postgres alone reach it); applications only over TCP\n"
         "# with a password; everything else refused.\n"
         f"local   all  {PG_USER}  trust\n"
-        f"host    all  all  {address}/32  scram-sha-256\n"
+        # Loopback connections come from 127.0.0.1 whatever loopback address they dial.
+        "host    all  all  127.0.0.0/8  scram-sha-256\n"
         "host    all  all  0.0.0.0/0  reject\n"
     )
+    changed = created
     for name, text in (("govmatrix.conf", settings), ("pg_hba.conf", hba)):
         target = pgdata / name
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
+            changed = True
     conf = pgdata / "postgresql.conf"
     include = "include_if_exists = 'govmatrix.conf'\n"
     if include not in conf.read_text():
@@ -77,7 +90,7 @@ def init_cluster(pgdata: Path, socket_dir: Path, address: str, port: int) -> boo
     entry = pwd.getpwnam(PG_USER)
     for name in ("govmatrix.conf", "pg_hba.conf", "postgresql.conf"):
         os.chown(pgdata / name, entry.pw_uid, entry.pw_gid)
-    return created
+    return changed
 
 
 def superuser_connect(socket_dir: Path, port: int) -> psycopg.Connection[tuple[object, ...]]:

@@ -53,8 +53,15 @@ def main() -> None:
     layout = Layout(args.root)
     scheduler = BlockingScheduler(timezone="UTC")
     for job in jobs():
-        scheduler.add_job(job.run, job.trigger, args=[layout], id=job.id, coalesce=True,
-                          max_instances=1, misfire_grace_time=3600)
+        scheduler.add_job(
+            job.run,
+            job.trigger,
+            args=[layout],
+            id=job.id,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
         log.info("scheduled %s: %s", job.id, job.trigger)
     scheduler.start()
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from govmatrix.demo.matrix import Homeserver
 from govmatrix.demo.pictures import png
+from govmatrix.demo.system import wait_for
 from govmatrix.materialise import write_file
 
 if TYPE_CHECKING:
@@ -74,32 +75,56 @@ def seed(stack: DemoStack) -> dict[str, Any]:
     return creds
 
 
-def _seed_pair(stack: DemoStack, hs_a: Homeserver, hs_b: Homeserver,
-               creds_a: dict[str, Any], creds_b: dict[str, Any]) -> str:
+def _seed_pair(
+    stack: DemoStack,
+    hs_a: Homeserver,
+    hs_b: Homeserver,
+    creds_a: dict[str, Any],
+    creds_b: dict[str, Any],
+) -> str:
     alice_a, alice_b = hs_a.user_id("alice"), hs_b.user_id("alice")
     token_a = hs_a.admin_login(creds_a["admin_token"], alice_a)
     token_b = hs_b.admin_login(creds_b["admin_token"], alice_b)
     room = hs_a.create_room(token_a, f"{hs_a.server_name} ↔ {hs_b.server_name}", [alice_b])
     # The invite travels over federation; the join may race it, so retry briefly.
-    from govmatrix.demo.system import wait_for
-
     def joined() -> bool:
         hs_b.join(token_b, room, via=[hs_a.server_name])
         return True
 
     wait_for(joined, f"{alice_b} to join {room}", 30, interval=0.5)
-    hs_a.send(token_a, room, {"msgtype": "m.text", "body": "Hello from " + hs_a.server_name}, "seed-1")
-    hs_b.send(token_b, room, {"msgtype": "m.text", "body": "Hello back from " + hs_b.server_name}, "seed-2")
+    hs_a.send(
+        token_a, room, {"msgtype": "m.text", "body": "Hello from " + hs_a.server_name}, "seed-1"
+    )
+    hs_b.send(
+        token_b,
+        room,
+        {"msgtype": "m.text", "body": "Hello back from " + hs_b.server_name},
+        "seed-2",
+    )
     image = png(64, 48, (11, 12, 12))
     mxc = hs_a.upload(token_a, image, "image/png", "briefing-chart.png")
-    hs_a.send(token_a, room, {
-        "msgtype": "m.image", "body": "briefing-chart.png", "url": mxc,
-        "info": {"mimetype": "image/png", "size": len(image), "w": 64, "h": 48},
-    }, "seed-3")
-    note = "Minutes of the inter-departmental meeting (demo).\n".encode()
+    hs_a.send(
+        token_a,
+        room,
+        {
+            "msgtype": "m.image",
+            "body": "briefing-chart.png",
+            "url": mxc,
+            "info": {"mimetype": "image/png", "size": len(image), "w": 64, "h": 48},
+        },
+        "seed-3",
+    )
+    note = b"Minutes of the inter-departmental meeting (demo).\n"
     mxc_file = hs_a.upload(token_a, note, "text/plain", "minutes.txt")
-    hs_a.send(token_a, room, {
-        "msgtype": "m.file", "body": "minutes.txt", "url": mxc_file,
-        "info": {"mimetype": "text/plain", "size": len(note)},
-    }, "seed-4")
+    hs_a.send(
+        token_a,
+        room,
+        {
+            "msgtype": "m.file",
+            "body": "minutes.txt",
+            "url": mxc_file,
+            "info": {"mimetype": "text/plain", "size": len(note)},
+        },
+        "seed-4",
+    )
     return room

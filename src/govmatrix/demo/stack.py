@@ -90,7 +90,13 @@ class DemoStack:
         out = [
             Program(
                 "nginx",
-                ("/usr/sbin/nginx", "-c", str(self.layout.nginx_conf), "-p", str(self.layout.root / "nginx")),
+                (
+                    "/usr/sbin/nginx",
+                    "-c",
+                    str(self.layout.nginx_conf),
+                    "-p",
+                    str(self.layout.root / "nginx"),
+                ),
                 logs / "nginx.log",
                 stopsignal="QUIT",
             ),
@@ -117,8 +123,19 @@ class DemoStack:
                 out.append(
                     Program(
                         f"redis-{dept.id}",
-                        ("/usr/bin/redis-server", "--bind", t.redis_host, "--port", str(t.redis_port),
-                         "--save", "", "--appendonly", "no", "--protected-mode", "yes"),
+                        (
+                            "/usr/bin/redis-server",
+                            "--bind",
+                            t.redis_host,
+                            "--port",
+                            str(t.redis_port),
+                            "--save",
+                            "",
+                            "--appendonly",
+                            "no",
+                            "--protected-mode",
+                            "yes",
+                        ),
                         logs / f"redis-{dept.id}.log",
                         user=DEMO_USER,
                     )
@@ -126,8 +143,14 @@ class DemoStack:
             out.append(
                 Program(
                     f"synapse-{dept.id}",
-                    (str(python), "-m", "synapse.app.homeserver", "-c", str(cfg / "homeserver.yaml"),
-                     "--no-secrets-in-config"),
+                    (
+                        str(python),
+                        "-m",
+                        "synapse.app.homeserver",
+                        "-c",
+                        str(cfg / "homeserver.yaml"),
+                        "--no-secrets-in-config",
+                    ),
                     logs / f"synapse-{dept.id}.stdout.log",
                     user=DEMO_USER,
                     directory=Path(t.data_dir),
@@ -138,9 +161,16 @@ class DemoStack:
                 out.append(
                     Program(
                         f"synapse-{dept.id}-{worker.name}",
-                        (str(python), "-m", "synapse.app.generic_worker",
-                         "-c", str(cfg / "homeserver.yaml"),
-                         "-c", str(cfg / "workers" / f"{worker.name}.yaml"), "--no-secrets-in-config"),
+                        (
+                            str(python),
+                            "-m",
+                            "synapse.app.generic_worker",
+                            "-c",
+                            str(cfg / "homeserver.yaml"),
+                            "-c",
+                            str(cfg / "workers" / f"{worker.name}.yaml"),
+                            "--no-secrets-in-config",
+                        ),
                         logs / f"synapse-{dept.id}-{worker.name}.stdout.log",
                         user=DEMO_USER,
                         directory=Path(t.data_dir),
@@ -170,8 +200,11 @@ class DemoStack:
     @contextmanager
     def _steps(self) -> Iterator[Callable[[str], Callable[[], None]]]:
         progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-            console=self.console, transient=False,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
         )
 
         def step(description: str) -> Callable[[], None]:
@@ -213,23 +246,33 @@ class DemoStack:
             changed = self._configs()
             done()
             done = step("PostgreSQL clusters")
+            settings_changed = set()
             for dept in self.estate.departments:
                 t = self.target(dept)
-                postgres.init_cluster(
-                    self.layout.pgdata(dept.id), self.layout.pgsocket(dept.id),
-                    t.database_host, t.database_port,
-                )
+                if postgres.init_cluster(
+                    self.layout.pgdata(dept.id),
+                    self.layout.pgsocket(dept.id),
+                    t.database_host,
+                    t.database_port,
+                ):
+                    settings_changed.add(dept.id)
             write_config(self.layout, self.programs())
             self.supervisor.start_daemon()
             for dept in self.estate.departments:
                 name = f"postgres-{dept.id}"
                 if self.supervisor.start(name):
                     report.started.append(name)
+                elif dept.id in settings_changed:
+                    self.supervisor.signal(name, "HUP")  # PostgreSQL re-reads its settings
+                    report.restarted.append(name)
             for dept in self.estate.departments:
                 t = self.target(dept)
                 postgres.wait_ready(self.layout.pgsocket(dept.id), t.database_port)
                 postgres.ensure_database(
-                    self.layout.pgsocket(dept.id), t.database_port, "synapse", "synapse",
+                    self.layout.pgsocket(dept.id),
+                    t.database_port,
+                    "synapse",
+                    "synapse",
                     self._secrets(dept)["database_password"],
                 )
             done()
@@ -288,7 +331,8 @@ class DemoStack:
         self.layout.logs.chmod(0o755)
         shutil.copyfile(self.estate_file, self.layout.estate_copy)
         entries = {
-            d.server_name.split(":")[0]: self.target(d).public_address for d in self.estate.departments
+            d.server_name.split(":")[0]: self.target(d).public_address
+            for d in self.estate.departments
         }
         hosts.install(entries, self.hosts_tag)
 
@@ -311,8 +355,12 @@ class DemoStack:
             tls = Path(self.target(dept).tls_dir)
             tls.mkdir(parents=True, exist_ok=True)
             tls.chmod(0o700)
-            write_file(tls / "server.crt", (self.layout.pki / dept.id / "server.crt").read_text(), 0o644)
-            write_file(tls / "server.key", (self.layout.pki / dept.id / "server.key").read_text(), 0o600)
+            write_file(
+                tls / "server.crt", (self.layout.pki / dept.id / "server.crt").read_text(), 0o644
+            )
+            write_file(
+                tls / "server.key", (self.layout.pki / dept.id / "server.key").read_text(), 0o600
+            )
 
     def _secrets(self, dept: Department) -> dict[str, str]:
         """Generated once per department, then kept (root-only, 0600)."""
@@ -354,7 +402,9 @@ class DemoStack:
             if sizing.uses_workers and self.supervisor.start(f"redis-{dept.id}"):
                 report.started.append(f"redis-{dept.id}")
             name = f"synapse-{dept.id}"
-            synapse_changed = any("synapse" in p.parts or "secrets" in p.parts for p in changed[dept.id])
+            synapse_changed = any(
+                "synapse" in p.parts or "secrets" in p.parts for p in changed[dept.id]
+            )
             if self.supervisor.start(name):
                 report.started.append(name)
             elif synapse_changed:
@@ -373,8 +423,10 @@ class DemoStack:
         name = f"synapse-{dept.id}"
 
         def healthy() -> bool:
-            if self.supervisor.state(name) in ("FATAL", "BACKOFF", "EXITED"):
-                raise DemoError(f"{name} is not running; last log lines:\n{self.supervisor.tail(name)}")
+            if self.supervisor.state(name) == "FATAL":  # BACKOFF: supervisord is retrying
+                raise DemoError(
+                    f"{name} is not running; last log lines:\n{self.supervisor.tail(name)}"
+                )
             return httpx.get(url, timeout=2).text == "OK"
 
         try:

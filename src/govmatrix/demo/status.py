@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from govmatrix.demo.stack import DemoStack
 
 
-def _peer_status(stack: DemoStack, hs: Homeserver, admin_token: str | None, peer_id: str) -> dict[str, Any]:
+def _peer_status(
+    stack: DemoStack, hs: Homeserver, admin_token: str | None, peer_id: str
+) -> dict[str, Any]:
     peer = stack.estate.department(peer_id)
     target = stack.target(peer)
     entry: dict[str, Any] = {"id": peer_id, "server_name": peer.server_name}
@@ -41,6 +43,18 @@ def _peer_status(stack: DemoStack, hs: Homeserver, admin_token: str | None, peer
     return entry
 
 
+def _users(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Seeded users with credentials; the admin's carries its access token, so tooling can
+    use the admin API (and its login-as-user) even once password login is switched off."""
+    users = []
+    for user in entry.get("users", []):
+        user = dict(user)
+        if user.get("admin") and "admin_token" in entry:
+            user["access_token"] = entry["admin_token"]
+        users.append(user)
+    return users
+
+
 def collect(stack: DemoStack) -> dict[str, Any]:
     layout = stack.layout
     creds = json.loads(layout.credentials.read_text()) if layout.credentials.exists() else {}
@@ -51,7 +65,8 @@ def collect(stack: DemoStack) -> dict[str, Any]:
         processes = {
             name: info["statename"]
             for name, info in states.items()
-            if name == f"postgres-{dept.id}" or name.startswith(f"synapse-{dept.id}")
+            if name == f"postgres-{dept.id}"
+            or name.startswith(f"synapse-{dept.id}")
             or name == f"redis-{dept.id}"
         }
         entry: dict[str, Any] = {
@@ -65,7 +80,7 @@ def collect(stack: DemoStack) -> dict[str, Any]:
             "peers": [],
             "refused": list(fed.refused),
             "processes": processes,
-            "users": creds.get(dept.id, {}).get("users", []),
+            "users": _users(creds.get(dept.id, {})),
             "logs": str(layout.logs),
         }
         client_ok = False
@@ -91,9 +106,12 @@ def collect(stack: DemoStack) -> dict[str, Any]:
         "root": str(layout.root),
         "running": bool(states),
         "healthy": bool(states) and all(d["healthy"] for d in departments),
-        "shared_processes": {n: i["statename"] for n, i in states.items() if n in ("nginx", "scheduler")},
-        "element": json.loads(element_record.read_text()) if element_record.exists() else
-        {"status": "unavailable"},
+        "shared_processes": {
+            n: i["statename"] for n, i in states.items() if n in ("nginx", "scheduler")
+        },
+        "element": json.loads(element_record.read_text())
+        if element_record.exists()
+        else {"status": "unavailable"},
         "credentials_file": str(layout.credentials),
         "departments": departments,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -112,13 +113,18 @@ class Supervisor:
             self._proxy().supervisor.startProcess(name, True)
         except xmlrpc.client.Fault as fault:
             tail = self.tail(name)
-            raise DemoError(f"{name} failed to start ({fault.faultString}); last log lines:\n{tail}") from None
+            raise DemoError(
+                f"{name} failed to start ({fault.faultString}); last log lines:\n{tail}"
+            ) from None
         return True
 
     def restart(self, name: str) -> None:
         if self.state(name) == "RUNNING":
             self._proxy().supervisor.stopProcess(name, True)
         self.start(name)
+
+    def signal(self, name: str, signal: str) -> None:
+        self._proxy().supervisor.signalProcess(name, signal)
 
     def tail(self, name: str, length: int = 3000) -> str:
         try:
@@ -132,10 +138,8 @@ class Supervisor:
         if not self.running():
             return
         pid = int(self.layout.supervisord_pid.read_text().strip())
-        try:
+        with contextlib.suppress(OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
             self._proxy().supervisor.shutdown()
-        except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
-            pass
 
         def gone() -> bool:
             try:

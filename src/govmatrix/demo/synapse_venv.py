@@ -16,9 +16,11 @@ EXTRAS = "postgres,redis"
 def installed_version(python: Path) -> str | None:
     if not python.exists():
         return None
-    proc = subprocess.run(  # noqa: S603
+    proc = subprocess.run(
         [str(python), "-c", "import importlib.metadata as m; print(m.version('matrix-synapse'))"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return proc.stdout.strip() if proc.returncode == 0 else None
 
@@ -33,8 +35,17 @@ def synapse_python(version: str, layout: Layout) -> Path:
     venv = layout.root / "venvs" / f"synapse-{version}"
     run([BASE_PYTHON, "-m", "venv", str(venv)])
     # pip honours PIP_INDEX_URL / pip.conf, so an internal mirror works without flags here.
-    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-         f"matrix-synapse[{EXTRAS}]=={version}"], timeout=1200)
+    run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            f"matrix-synapse[{EXTRAS}]=={version}",
+        ],
+        timeout=1200,
+    )
     python = venv / "bin" / "python"
     _check_runnable(python)
     return python

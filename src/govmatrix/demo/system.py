@@ -29,8 +29,18 @@ def ensure_system_user(name: str, home: Path) -> None:
         return
     except KeyError:
         pass
-    run(["useradd", "--system", "--home-dir", str(home), "--no-create-home",
-         "--shell", "/usr/sbin/nologin", name])
+    run(
+        [
+            "useradd",
+            "--system",
+            "--home-dir",
+            str(home),
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ]
+    )
 
 
 def chown_tree(path: Path, user: str) -> None:
@@ -41,11 +51,17 @@ def chown_tree(path: Path, user: str) -> None:
             os.chown(os.path.join(base, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
-def run(argv: Sequence[str], *, user: str | None = None, check: bool = True,
-        env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str],
+    *,
+    user: str | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
     if user is not None:
         argv = ["runuser", "-u", user, "--", *argv]
-    proc = subprocess.run(  # noqa: S603 - argv lists, no shell
+    proc = subprocess.run(
         list(argv), capture_output=True, text=True, env=env, timeout=timeout, check=False
     )
     if check and proc.returncode != 0:
@@ -69,7 +85,9 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float, interval: flo
         try:
             if check():
                 return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+        except Exception as exc:
             last = exc
         time.sleep(interval)
-    raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last}" if last else ""))
+    raise DemoError(
+        f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last}" if last else "")
+    )

@@ -1,0 +1,69 @@
+"""Lifecycle of the shared demo (runs last in the e2e folder, and leaves the demo up):
+a second `up` changes nothing, a crashed process is restarted, and `down` leaves no
+process and no listening port behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from govmatrix.demo import ports
+from tests.e2e.conftest import Demo, demo_args, govmatrix
+
+pytestmark = pytest.mark.e2e
+
+
+def _demo_processes(root: str) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if root in cmdline:
+            found.append(f"{proc.info['pid']}: {cmdline[:100]}")
+    return found
+
+
+def test_second_up_is_a_no_op(demo: Demo) -> None:
+    result = govmatrix(*demo_args("up"))
+    assert "already up; nothing changed" in result.stdout, result.stdout + result.stderr
+
+
+def test_crashed_synapse_is_restarted(demo: Demo) -> None:
+    name = "synapse-home-office"
+    before = demo.refresh()["departments"][1]["processes"][name]
+    assert before == "RUNNING"
+    victim = next(
+        p
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if "synapse.app.homeserver" in " ".join(p.info["cmdline"] or [])
+        and "/home-office/config/" in " ".join(p.info["cmdline"] or [])
+    )
+    os.kill(victim.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        status = demo.refresh()
+        dept = next(d for d in status["departments"] if d["id"] == "home-office")
+        if dept["healthy"]:
+            break
+        time.sleep(1)
+    assert dept["healthy"], dept
+    assert (
+        not psutil.pid_exists(victim.pid)
+        or psutil.Process(victim.pid).status() == psutil.STATUS_ZOMBIE
+    )
+
+
+def test_down_leaves_nothing_then_up_restores(demo: Demo) -> None:
+    root = demo.status["root"]
+    addresses = {d["address"] for d in demo.status["departments"]}
+    govmatrix(*demo_args("down"))
+    assert ports.listening_on(addresses) == []
+    assert _demo_processes(root) == []
+    status = demo.refresh()
+    assert status["running"] is False
+    # Bring it back for anything that runs after this module.
+    govmatrix(*demo_args("up"))
+    assert demo.refresh()["healthy"]
