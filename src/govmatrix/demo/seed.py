@@ -86,6 +86,7 @@ def _seed_pair(
     token_a = hs_a.admin_login(creds_a["admin_token"], alice_a)
     token_b = hs_b.admin_login(creds_b["admin_token"], alice_b)
     room = hs_a.create_room(token_a, f"{hs_a.server_name} ↔ {hs_b.server_name}", [alice_b])
+
     # The invite travels over federation; the join may race it, so retry briefly.
     def joined() -> bool:
         hs_b.join(token_b, room, via=[hs_a.server_name])

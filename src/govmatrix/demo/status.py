@@ -97,7 +97,9 @@ def collect(stack: DemoStack) -> dict[str, Any]:
         entry["healthy"] = (
             client_ok
             and bool(processes)
-            and all(s == "RUNNING" for s in processes.values())
+            # STARTING: launched, and supervisord has not yet seen it live `startsecs`; the
+            # client check above already proves it serves. BACKOFF/FATAL are not healthy.
+            and all(s in ("RUNNING", "STARTING") for s in processes.values())
             and all(p["reachable"] for p in entry["peers"])
         )
         departments.append(entry)

@@ -106,11 +106,14 @@ class Supervisor:
         return {info["name"]: info for info in self._proxy().supervisor.getAllProcessInfo()}
 
     def start(self, name: str) -> bool:
-        """Start `name` unless it runs already. Returns True if it was started now."""
-        if self.state(name) == "RUNNING":
+        """Start `name` unless it runs already. Returns True if it was started now.
+
+        Does not wait for supervisord's `startsecs`: callers wait on real health checks,
+        so processes start in parallel."""
+        if self.state(name) in ("RUNNING", "STARTING"):
             return False
         try:
-            self._proxy().supervisor.startProcess(name, True)
+            self._proxy().supervisor.startProcess(name, False)
         except xmlrpc.client.Fault as fault:
             tail = self.tail(name)
             raise DemoError(
@@ -119,7 +122,7 @@ class Supervisor:
         return True
 
     def restart(self, name: str) -> None:
-        if self.state(name) == "RUNNING":
+        if self.state(name) in ("RUNNING", "STARTING", "BACKOFF"):
             self._proxy().supervisor.stopProcess(name, True)
         self.start(name)
 

@@ -1,0 +1,296 @@
+"""Benchmark: messages in a cross-department room of a running demo.
+
+Phase 1, throughput: department A sends N messages as fast as it can with C requests in
+flight; reports sends/s and A's send latency p50/p99.
+Phase 2, delivery: A sends at a fixed rate (default 20 msg/s) while B's client long-polls
+/sync; reports the time from A's send to B's client seeing each message, p50/p99.
+
+Needs a running demo (`govmatrix demo up`); reads it through `govmatrix demo status --json`.
+Users get tokens through the admin API, with rate limits lifted for the test users only.
+Prints JSON. Goals (issue #3): >= 100 msg/s with p99 send <= 250 ms; delivery p99 <= 1 s at
+20 msg/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+# Without a filter, /sync returns at most 10 timeline events per room and skips the rest.
+SYNC_FILTER = json.dumps(
+    {"room": {"timeline": {"limit": 1000}, "state": {"lazy_load_members": True}}}
+)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def status(estate: Path, root: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "govmatrix.cli",
+            "demo",
+            "status",
+            "--json",
+            "--estate",
+            str(estate),
+            "--root",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    data = json.loads(proc.stdout or "{}")
+    if not data.get("running"):
+        raise SystemExit("the demo is not running: start it with 'govmatrix demo up'")
+    return data
+
+
+class Side:
+    def __init__(self, dept: dict[str, Any], ctx: ssl.SSLContext, localpart: str):
+        self.dept = dept
+        self.http = httpx.AsyncClient(
+            base_url=dept["client_url"],
+            verify=ctx,
+            timeout=60,
+            limits=httpx.Limits(max_connections=64),
+        )
+        self.localpart = localpart
+        self.user = next(
+            u["user_id"] for u in dept["users"] if u["user_id"].startswith(f"@{localpart}:")
+        )
+        self.admin = next(u for u in dept["users"] if u["admin"])["access_token"]
+        self.token = ""
+
+    async def login(self) -> None:
+        auth = {"Authorization": f"Bearer {self.admin}"}
+        r = await self.http.post(
+            f"/_synapse/admin/v1/users/{quote(self.user)}/login", headers=auth, json={}
+        )
+        r.raise_for_status()
+        self.token = r.json()["access_token"]
+        await self.http.post(
+            f"/_synapse/admin/v1/users/{quote(self.user)}/override_ratelimit",
+            headers=auth,
+            json={"messages_per_second": 0, "burst_count": 0},
+        )
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def send(self, room: str, body: str) -> float:
+        start = time.perf_counter()
+        r = await self.http.put(
+            f"/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/{uuid.uuid4().hex}",
+            headers=self.auth,
+            json={"msgtype": "m.text", "body": body},
+        )
+        r.raise_for_status()
+        return time.perf_counter() - start
+
+
+async def make_room(a: Side, b: Side) -> str:
+    r = await a.http.post(
+        "/_matrix/client/v3/createRoom",
+        headers=a.auth,
+        json={"name": "bench", "invite": [b.user], "preset": "private_chat"},
+    )
+    r.raise_for_status()
+    room = r.json()["room_id"]
+    deadline = time.monotonic() + 30
+    while True:
+        j = await b.http.post(
+            f"/_matrix/client/v3/join/{quote(room)}",
+            headers=b.auth,
+            params={"server_name": a.dept["server_name"]},
+            json={},
+        )
+        if j.status_code == 200:
+            return str(room)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"B could not join: {j.text}")
+        await asyncio.sleep(0.5)
+
+
+async def drained(b: Side, room: str, body: str, timeout: float = 300) -> float:
+    """Wait until B sees `body` (the last message of phase 1): federation has caught up."""
+    start = time.perf_counter()
+    since = None
+    while time.perf_counter() - start < timeout:
+        params: dict[str, Any] = {"timeout": 5000, "filter": SYNC_FILTER}
+        if since:
+            params["since"] = since
+        data = (await b.http.get("/_matrix/client/v3/sync", headers=b.auth, params=params)).json()
+        since = data["next_batch"]
+        events = (
+            data.get("rooms", {})
+            .get("join", {})
+            .get(room, {})
+            .get("timeline", {})
+            .get("events", [])
+        )
+        if any(e.get("content", {}).get("body") == body for e in events):
+            return time.perf_counter() - start
+    raise SystemExit(f"B did not catch up within {timeout}s")
+
+
+async def throughput(a: Side, room: str, total: int, concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            latencies.append(await a.send(room, f"throughput {i}"))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return {
+        "messages": total,
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 2),
+        "msgs_per_s": round(total / elapsed, 1),
+        "send_p50_ms": round(1000 * pct(latencies, 50), 1),
+        "send_p99_ms": round(1000 * pct(latencies, 99), 1),
+    }
+
+
+async def delivery(
+    a: Side, b: Side, room: str, rate: float, seconds: float, overlap: bool
+) -> dict[str, Any]:
+    sent_at: dict[str, float] = {}
+    seen_at: dict[str, float] = {}
+    run_id = uuid.uuid4().hex[:8]
+    total = int(rate * seconds)
+    r = await b.http.get(
+        "/_matrix/client/v3/sync", headers=b.auth, params={"timeout": 0, "filter": SYNC_FILTER}
+    )
+    since = r.json()["next_batch"]
+    done = asyncio.Event()
+
+    async def receiver() -> None:
+        nonlocal since
+        while not done.is_set() or len(seen_at) < len(sent_at):
+            resp = await b.http.get(
+                "/_matrix/client/v3/sync",
+                headers=b.auth,
+                params={"since": since, "timeout": 5000, "filter": SYNC_FILTER},
+            )
+            now = time.perf_counter()
+            data = resp.json()
+            since = data["next_batch"]
+            events = (
+                data.get("rooms", {})
+                .get("join", {})
+                .get(room, {})
+                .get("timeline", {})
+                .get("events", [])
+            )
+            for event in events:
+                body = event.get("content", {}).get("body", "")
+                if body.startswith(f"delivery {run_id} "):
+                    seen_at.setdefault(body, now)
+            if done.is_set() and time.perf_counter() - last_send > 30:
+                break
+
+    last_send = time.perf_counter()
+    receiving = asyncio.create_task(receiver())
+    start = time.perf_counter()
+    pending: list[asyncio.Task[float]] = []
+    latencies: list[float] = []
+    for i in range(total):
+        target = start + i / rate
+        await asyncio.sleep(max(0.0, target - time.perf_counter()))
+        body = f"delivery {run_id} {i}"
+        sent_at[body] = time.perf_counter()
+        if overlap:
+            pending.append(asyncio.create_task(a.send(room, body)))
+        else:
+            # One send at a time, as a person types: no forks in the room's event graph.
+            latencies.append(await a.send(room, body))
+        last_send = time.perf_counter()
+    latencies += await asyncio.gather(*pending)
+    done.set()
+    await receiving
+    delays = [seen_at[k] - sent_at[k] for k in sent_at if k in seen_at]
+    return {
+        "rate_msgs_per_s": rate,
+        "overlapping_sends": overlap,
+        "messages": total,
+        "delivered": len(delays),
+        "send_p99_ms": round(1000 * pct(latencies, 99), 1),
+        "delivery_p50_ms": round(1000 * statistics.median(delays), 1) if delays else None,
+        "delivery_p99_ms": round(1000 * pct(delays, 99), 1) if delays else None,
+        "delivery_max_ms": round(1000 * max(delays), 1) if delays else None,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    data = status(args.estate, args.root)
+    ctx = ssl.create_default_context(cafile=str(Path(data["root"]) / "pki" / "ca.crt"))
+    depts = {d["id"]: d for d in data["departments"]}
+    a, b = Side(depts[args.a], ctx, "alice"), Side(depts[args.b], ctx, "bob")
+    await a.login()
+    await b.login()
+    room = await make_room(a, b)
+    result = {
+        "benchmark": "messages",
+        "from": args.a,
+        "to": args.b,
+        "throughput": await throughput(a, room, args.messages, args.concurrency),
+    }
+    last = f"throughput marker {uuid.uuid4().hex}"
+    await a.send(room, last)
+    result["federation_catch_up_s"] = round(await drained(b, room, last), 2)
+    result |= {
+        "delivery": await delivery(a, b, room, args.rate, args.seconds, args.overlap),
+        "goals": {"msgs_per_s": 100, "send_p99_ms": 250, "delivery_p99_ms_at_20": 1000},
+    }
+    await a.http.aclose()
+    await b.http.aclose()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--estate", type=Path, default=REPO / "inventories" / "demo" / "estate.yml")
+    parser.add_argument("--root", type=Path, default=Path("/var/lib/govmatrix-demo"))
+    parser.add_argument("--a", default="cabinet-office")
+    parser.add_argument("--b", default="home-office")
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--overlap",
+        action="store_true",
+        help="fire delivery sends without waiting for the previous one",
+    )
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main_async(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
