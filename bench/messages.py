@@ -40,6 +40,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def timeline(sync: dict[str, Any], room: str) -> list[dict[str, Any]]:
+    rooms = sync.get("rooms", {}).get("join", {})
+    return list(rooms.get(room, {}).get("timeline", {}).get("events", []))
+
+
 def status(estate: Path, root: Path) -> dict[str, Any]:
     proc = subprocess.run(
         [
@@ -141,13 +146,7 @@ async def drained(b: Side, room: str, body: str, timeout: float = 300) -> float:
             params["since"] = since
         data = (await b.http.get("/_matrix/client/v3/sync", headers=b.auth, params=params)).json()
         since = data["next_batch"]
-        events = (
-            data.get("rooms", {})
-            .get("join", {})
-            .get(room, {})
-            .get("timeline", {})
-            .get("events", [])
-        )
+        events = timeline(data, room)
         if any(e.get("content", {}).get("body") == body for e in events):
             return time.perf_counter() - start
     raise SystemExit(f"B did not catch up within {timeout}s")
@@ -201,13 +200,7 @@ async def delivery(
             now = time.perf_counter()
             data = resp.json()
             since = data["next_batch"]
-            events = (
-                data.get("rooms", {})
-                .get("join", {})
-                .get(room, {})
-                .get("timeline", {})
-                .get("events", [])
-            )
+            events = timeline(data, room)
             for event in events:
                 body = event.get("content", {}).get("body", "")
                 if body.startswith(f"delivery {run_id} "):

@@ -26,6 +26,29 @@ def _demo_processes(root: str) -> list[str]:
     return found
 
 
+def test_nothing_listens_beyond_loopback(demo: Demo) -> None:
+    root = demo.status["root"]
+    supervisord = next(
+        p
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if "supervisord" in " ".join(p.info["cmdline"] or [])
+        and root in " ".join(p.info["cmdline"] or [])
+    )
+    pids = {supervisord.pid} | {child.pid for child in supervisord.children(recursive=True)}
+    listening = [
+        c
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in pids
+    ]
+    assert listening, "found no listening sockets of the demo at all"
+    public = [
+        f"{c.laddr.ip}:{c.laddr.port} (pid {c.pid})"
+        for c in listening
+        if not (c.laddr.ip.startswith("127.") or c.laddr.ip == "::1")
+    ]
+    assert public == [], f"demo processes listen beyond loopback: {public}"
+
+
 def test_second_up_is_a_no_op(demo: Demo) -> None:
     result = govmatrix(*demo_args("up"))
     assert "already up; nothing changed" in result.stdout, result.stdout + result.stderr

@@ -258,11 +258,9 @@ class EstateFederation(Strict):
 
 # --- top level ----------------------------------------------------------------------------
 
-SECTION_NAMES = ("synapse", "archive", "backup", "hsm", "identity", "kubernetes", "branding")
 
-
-class Defaults(Strict):
-    """Section defaults merged into every department (department values win, key by key)."""
+class Sections(Strict):
+    """The per-department sections; `estate.defaults` holds the same ones."""
 
     synapse: SynapseSettings = SynapseSettings()
     archive: ArchiveSettings = ArchiveSettings()
@@ -271,6 +269,13 @@ class Defaults(Strict):
     identity: Identity = BundledIdentity()
     kubernetes: KubernetesSettings = KubernetesSettings()
     branding: Branding = Branding()
+
+
+SECTION_NAMES = tuple(Sections.model_fields)
+
+
+class Defaults(Sections):
+    """Section defaults merged into every department (department values win, key by key)."""
 
 
 class EstateInfo(Strict):
@@ -291,19 +296,12 @@ class Partner(Strict):
     address_blocks: list[Cidr] = Field(default_factory=list)
 
 
-class Department(Strict):
+class Department(Sections):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
     server_name: ServerName
     target: Literal["onprem", "kubernetes", "demo"]
     federation: Federation = Federation()
-    synapse: SynapseSettings = SynapseSettings()
-    archive: ArchiveSettings = ArchiveSettings()
-    backup: BackupSettings = BackupSettings()
-    hsm: HsmSettings = HsmSettings()
-    identity: Identity = BundledIdentity()
-    kubernetes: KubernetesSettings = KubernetesSettings()
-    branding: Branding = Branding()
 
     @property
     def brand(self) -> str:
