@@ -36,3 +36,31 @@ def test_port_in_use_names_port_and_process() -> None:
     message = str(caught.value)
     assert f"127.0.0.1:{port} (test service)" in message
     assert "python" in message.lower() or "pid" in message
+
+
+def test_non_root_gets_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    from govmatrix.demo import system
+
+    monkeypatch.setattr(system.os, "geteuid", lambda: 1000)
+    with pytest.raises(system.DemoError, match="needs root") as caught:
+        system.require_root()
+    assert "sudo make demo" in str(caught.value)
+
+
+def test_unwritable_hosts_file_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "hosts"
+    path.write_text("127.0.0.1 localhost\n")
+    real_open = Path.open
+
+    def denied(self: Path, *args: object, **kwargs: object) -> object:
+        # What a non-root user meets (root ignores file modes, so chmod cannot show it).
+        if self == path and args and "+" in str(args[0]):
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(hosts.HostsError, match="Run it as root"):
+        hosts.install({"a.gov.test": "127.0.1.1"}, "t", path)
+    assert path.read_text() == "127.0.0.1 localhost\n"
