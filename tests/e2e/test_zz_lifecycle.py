@@ -54,6 +54,19 @@ def test_second_up_is_a_no_op(demo: Demo) -> None:
     assert "already up; nothing changed" in result.stdout, result.stdout + result.stderr
 
 
+def test_changed_config_restarts_only_its_synapse(demo: Demo) -> None:
+    """A drifted homeserver.yaml is put back by `up`, and only that Synapse restarts."""
+    from pathlib import Path
+
+    config = Path(demo.status["root"]) / "hm-treasury" / "config" / "synapse" / "homeserver.yaml"
+    config.write_text(config.read_text() + "\n# drift\n")
+    result = govmatrix(*demo_args("up"))
+    assert "restarted 1" in result.stdout, result.stdout
+    assert "# drift" not in config.read_text()
+    assert demo.refresh()["healthy"]
+    assert "already up; nothing changed" in govmatrix(*demo_args("up")).stdout
+
+
 def test_crashed_synapse_is_restarted(demo: Demo) -> None:
     name = "synapse-home-office"
     before = demo.refresh()["departments"][1]["processes"][name]

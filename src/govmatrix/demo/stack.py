@@ -282,8 +282,8 @@ class DemoStack:
             done = step("nginx (TLS, federation, Element)")
             if self.supervisor.start("nginx"):
                 report.started.append("nginx")
-            elif any(p.parts[-2] == "nginx" for p in changed.get("*", [])):
-                self.supervisor.restart("nginx")
+            elif "nginx" in changed.get("*", set()):
+                self.supervisor.signal("nginx", "HUP")  # graceful reload, connections kept
                 report.restarted.append("nginx")
             for dept in self.estate.departments:
                 self._wait_client(dept)
@@ -374,16 +374,21 @@ class DemoStack:
             write_file(path, json.dumps(values, indent=2, sort_keys=True) + "\n", 0o600)
         return values
 
-    def _configs(self) -> dict[str, list[Path]]:
-        """Render and install every department's files. Returns changed paths per department."""
-        changed: dict[str, list[Path]] = {"*": []}
+    def _configs(self) -> dict[str, set[str]]:
+        """Render and install every department's files.
+
+        Returns, per department id (and "*" for the shared nginx), the components whose
+        files changed: "synapse" (its configs or secrets), "nginx", "element"."""
+        changed: dict[str, set[str]] = {"*": set()}
         sites = []
         for dept in self.estate.departments:
             t = self.target(dept)
             files = render(self.estate, dept, t, graph=self.graph)
-            dept_changed = materialise(files, t, required_secrets(dept), self._secrets(dept))
-            changed[dept.id] = dept_changed
-            changed["*"] += dept_changed
+            written = materialise(files, t, required_secrets(dept), self._secrets(dept))
+            components = {_component(path, t) for path in written}
+            changed[dept.id] = components
+            if "nginx" in components:
+                changed["*"].add("nginx")
             for directory in (t.data_dir, t.log_dir or "", t.secrets_dir):
                 Path(directory).mkdir(parents=True, exist_ok=True)
                 chown_tree(Path(directory), DEMO_USER)
@@ -393,21 +398,18 @@ class DemoStack:
             sites.append(f"{t.config_dir}/{nginx_site(dept.id)}")
         nginx_conf = render_template("demo/nginx.conf.j2", root=self.layout.root, sites=sites)
         if write_file(self.layout.nginx_conf, nginx_conf, 0o644):
-            changed["*"].append(self.layout.nginx_conf)
+            changed["*"].add("nginx")
         return changed
 
-    def _start_synapses(self, report: UpReport, changed: dict[str, list[Path]]) -> None:
+    def _start_synapses(self, report: UpReport, changed: dict[str, set[str]]) -> None:
         for dept in self.estate.departments:
             sizing = PROFILES[dept.synapse.profile]
             if sizing.uses_workers and self.supervisor.start(f"redis-{dept.id}"):
                 report.started.append(f"redis-{dept.id}")
             name = f"synapse-{dept.id}"
-            synapse_changed = any(
-                "synapse" in p.parts or "secrets" in p.parts for p in changed[dept.id]
-            )
             if self.supervisor.start(name):
                 report.started.append(name)
-            elif synapse_changed:
+            elif "synapse" in changed[dept.id]:
                 self.supervisor.restart(name)
                 report.restarted.append(name)
         for dept in self.estate.departments:
@@ -416,6 +418,9 @@ class DemoStack:
                 name = f"synapse-{dept.id}-{worker.name}"
                 if self.supervisor.start(name):
                     report.started.append(name)
+                elif "synapse" in changed[dept.id]:
+                    self.supervisor.restart(name)  # workers read homeserver.yaml too
+                    report.restarted.append(name)
 
     def _wait_synapse(self, dept: Department, timeout: float = 180) -> None:
         t = self.target(dept)
@@ -444,16 +449,18 @@ class DemoStack:
 
     # --- down / reset ---------------------------------------------------------------------
 
-    def down(self) -> list[str]:
-        """Stop everything, remove the hosts block; return anything still listening (none)."""
+    def down(self) -> None:
+        """Stop everything and remove the hosts block; fail if anything still listens."""
         require_root()
         self.supervisor.shutdown()
         hosts.remove(self.hosts_tag)
         addresses = {self.target(d).public_address for d in self.estate.departments}
-        leftovers = ports.listening_on(addresses)
-        if leftovers:
-            raise DemoError("after down, still listening: " + ", ".join(leftovers))
-        return leftovers
+        try:
+            wait_for(lambda: not ports.listening_on(addresses), "listening sockets to close", 10)
+        except DemoError:
+            raise DemoError(
+                "after down, still listening: " + ", ".join(ports.listening_on(addresses))
+            ) from None
 
     def reset(self) -> None:
         self.down()
@@ -466,6 +473,13 @@ class DemoStack:
         from govmatrix.demo.status import collect
 
         return collect(self)
+
+
+def _component(path: Path, target: Target) -> str:
+    """Which component a deployed file belongs to: its first folder under the config dir."""
+    if path.is_relative_to(target.secrets_dir):
+        return "synapse"  # Synapse is the only reader of the secrets directory
+    return path.relative_to(target.config_dir).parts[0]
 
 
 def default_root() -> Path:

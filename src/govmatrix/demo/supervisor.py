@@ -6,7 +6,6 @@ import contextlib
 import os
 import shlex
 import sys
-import time
 import xmlrpc.client
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,5 +151,3 @@ class Supervisor:
             return False
 
         wait_for(gone, "supervisord to stop", timeout)
-        # Give the kernel a moment to release listening sockets of the children.
-        time.sleep(0.2)

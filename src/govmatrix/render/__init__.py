@@ -14,7 +14,8 @@ from govmatrix.estate.federation import build as build_graph
 from govmatrix.estate.schema import Department, Estate
 from govmatrix.render import components
 from govmatrix.render.context import Context, make_context
-from govmatrix.render.secrets import PLACEHOLDER_RE, SecretSpec
+from govmatrix.render.secrets import PLACEHOLDER_RE, SecretSpec, department_secrets
+from govmatrix.render.sizing import PROFILES
 from govmatrix.render.targets import TARGET_KINDS, Target, TargetKind, target_for
 
 __all__ = [
@@ -79,9 +80,6 @@ def render_all(
 
 
 def required_secrets(department: Department) -> tuple[SecretSpec, ...]:
-    from govmatrix.render.secrets import department_secrets
-    from govmatrix.render.sizing import PROFILES
-
     return department_secrets(
         workers=PROFILES[department.synapse.profile].uses_workers,
         archive=department.archive.enabled,
