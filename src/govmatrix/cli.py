@@ -26,13 +26,15 @@ pki_app = typer.Typer(help="The estate CA and department certificates.", no_args
 app.add_typer(pki_app, name="pki")
 
 
-def _register_demo() -> None:
+def _register_subcommands() -> None:
+    from govmatrix.archive.cli import app as archive_app
     from govmatrix.demo.cli import app as demo_app
 
     app.add_typer(demo_app, name="demo")
+    app.add_typer(archive_app, name="archive")
 
 
-_register_demo()
+_register_subcommands()
 
 out = Console()
 err = Console(stderr=True)

@@ -25,9 +25,18 @@ def signing_key(key_id: str | None = None) -> str:
     return f"ed25519 {version} {base64.b64encode(seed).decode().rstrip('=')}\n"
 
 
+def ed25519_pem() -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
 def generate(spec: SecretSpec) -> str:
     if spec.kind == "signing_key":
         return signing_key()
+    if spec.kind == "ed25519_pem":
+        return ed25519_pem()
     return token()
 
 

@@ -89,6 +89,33 @@ class Homeserver:
         )
         return user
 
+    def register_appservice_user(self, as_token: str, localpart: str) -> None:
+        """An application service registers users of its namespace with its own token."""
+        try:
+            self.call(
+                "POST",
+                "/_matrix/client/v3/register",
+                as_token,
+                json={
+                    "type": "m.login.application_service",
+                    "username": localpart,
+                    "inhibit_login": True,
+                },
+                what=f"register application-service user {localpart}",
+            )
+        except MatrixError as exc:
+            if "M_USER_IN_USE" not in exc.body:
+                raise
+
+    def make_admin(self, admin_token: str, user: str) -> None:
+        self.call(
+            "PUT",
+            f"/_synapse/admin/v2/users/{quote(user)}",
+            admin_token,
+            json={"admin": True},
+            what=f"make {user} a server admin",
+        )
+
     def unlimit(self, admin_token: str, user: str) -> None:
         self.call(
             "POST",

@@ -125,3 +125,21 @@ def ensure_database(socket_dir: Path, port: int, name: str, owner: str, password
                     "TEMPLATE template0"
                 ).format(sql.Identifier(name), sql.Identifier(owner))
             )
+
+
+def ensure_archive_database(socket_dir: Path, port: int, password: str) -> None:
+    """The archive's database: tables owned by a NOLOGIN owner, the service's login role
+    limited to SELECT and INSERT (see govmatrix/archive/schema.sql)."""
+    from govmatrix.archive.store import migrate
+
+    with superuser_connect(socket_dir, port) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'archive_owner'").fetchone():
+            conn.execute("CREATE ROLE archive_owner NOLOGIN")
+    ensure_database(socket_dir, port, "archive", "archive", password)
+    with superuser_connect(socket_dir, port) as conn:
+        conn.execute("ALTER DATABASE archive OWNER TO archive_owner")
+    with psycopg.connect(
+        host=str(socket_dir), port=port, user=PG_USER, dbname="archive", autocommit=True
+    ) as conn:
+        conn.execute("ALTER SCHEMA public OWNER TO archive_owner")
+        migrate(conn, "archive_owner", "archive")

@@ -16,6 +16,7 @@ from govmatrix.demo.matrix import Homeserver
 from govmatrix.demo.pictures import png
 from govmatrix.demo.system import wait_for
 from govmatrix.materialise import write_file
+from govmatrix.render.context import ARCHIVE_SENDER
 
 if TYPE_CHECKING:
     from govmatrix.demo.stack import DemoStack
@@ -32,15 +33,13 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     write_file(path, json.dumps(data, indent=2, sort_keys=True) + "\n", 0o600)
 
 
-def seed(stack: DemoStack) -> dict[str, Any]:
+def ensure_admins(stack: DemoStack) -> dict[str, Any]:
+    """Each department's operator account, and admin rights for its archive's Matrix user
+    (it reads unredacted originals through MSC2815, which only server admins may)."""
     layout = stack.layout
-    ca = layout.pki / "ca.crt"
     creds = _load(layout.credentials)
-    done = _load(layout.seeded)
-    servers = {d.id: Homeserver(d.server_name, ca) for d in stack.estate.departments}
-    try:
-        for dept in stack.estate.departments:
-            hs = servers[dept.id]
+    for dept in stack.estate.departments:
+        with Homeserver(dept.server_name, layout.pki / "ca.crt") as hs:
             entry = creds.setdefault(dept.id, {"server_name": dept.server_name, "users": []})
             if "admin_token" not in entry:
                 password = secrets.token_urlsafe(18)
@@ -51,6 +50,26 @@ def seed(stack: DemoStack) -> dict[str, Any]:
                     {"user_id": result["user_id"], "password": password, "admin": True}
                 )
                 _save(layout.credentials, creds)
+            if dept.archive.enabled and not entry.get("archive_admin"):
+                hs.register_appservice_user(
+                    stack._secrets(dept)["archive_as_token"], ARCHIVE_SENDER
+                )
+                hs.make_admin(entry["admin_token"], hs.user_id(ARCHIVE_SENDER))
+                entry["archive_admin"] = True
+                _save(layout.credentials, creds)
+    return creds
+
+
+def seed(stack: DemoStack) -> dict[str, Any]:
+    layout = stack.layout
+    ca = layout.pki / "ca.crt"
+    creds = ensure_admins(stack)
+    done = _load(layout.seeded)
+    servers = {d.id: Homeserver(d.server_name, ca) for d in stack.estate.departments}
+    try:
+        for dept in stack.estate.departments:
+            hs = servers[dept.id]
+            entry = creds[dept.id]
             token = entry["admin_token"]
             known = {u["user_id"] for u in entry["users"]}
             for localpart, display in PEOPLE:

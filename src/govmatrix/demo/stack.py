@@ -118,6 +118,21 @@ class DemoStack:
                     stopsignal="INT",  # fast shutdown: roll back open transactions, no wait
                 )
             )
+            if dept.archive.enabled:
+                out.append(
+                    Program(
+                        f"archive-{dept.id}",
+                        (
+                            sys.executable,
+                            "-m",
+                            "govmatrix.archive",
+                            "serve",
+                            "--config",
+                            str(Path(t.config_dir) / "archive" / "archive.yaml"),
+                        ),
+                        logs / f"archive-{dept.id}.log",
+                    )
+                )
             sizing = PROFILES[dept.synapse.profile]
             if sizing.uses_workers:
                 out.append(
@@ -275,6 +290,15 @@ class DemoStack:
                     "synapse",
                     self._secrets(dept)["database_password"],
                 )
+                if dept.archive.enabled:
+                    postgres.ensure_archive_database(
+                        self.layout.pgsocket(dept.id),
+                        t.database_port,
+                        self._secrets(dept)["archive_database_password"],
+                    )
+            done()
+            done = step("compliance archives")
+            self._start_archives(report, changed)
             done()
             done = step("Synapse homeservers")
             self._start_synapses(report, changed)
@@ -290,6 +314,9 @@ class DemoStack:
             done()
             if self.supervisor.start("scheduler"):
                 report.started.append("scheduler")
+            from govmatrix.demo.seed import ensure_admins
+
+            ensure_admins(self)
             if seed:
                 done = step("seeding users, rooms and messages")
                 from govmatrix.demo.seed import seed as seed_estate
@@ -400,6 +427,32 @@ class DemoStack:
         if write_file(self.layout.nginx_conf, nginx_conf, 0o644):
             changed["*"].add("nginx")
         return changed
+
+    def _start_archives(self, report: UpReport, changed: dict[str, set[str]]) -> None:
+        """Archives start before Synapse, so its first transactions find them listening."""
+        for dept in self.estate.departments:
+            if not dept.archive.enabled:
+                continue
+            t = self.target(dept)
+            log_dir = Path(t.checkpoint_log_dir)
+            log_dir.mkdir(parents=True, exist_ok=True)
+            log_dir.chmod(0o700)
+            name = f"archive-{dept.id}"
+            if self.supervisor.start(name):
+                report.started.append(name)
+            elif "archive" in changed[dept.id]:
+                self.supervisor.restart(name)
+                report.restarted.append(name)
+            url = f"http://{t.archive_address}:{t.archive_port}/healthz"
+
+            def healthy(url: str = url, name: str = name) -> bool:
+                if self.supervisor.state(name) == "FATAL":
+                    raise DemoError(
+                        f"{name} is not running; last log lines:\n{self.supervisor.tail(name)}"
+                    )
+                return httpx.get(url, timeout=2).status_code == 200
+
+            wait_for(healthy, f"{name} health", 60)
 
     def _start_synapses(self, report: UpReport, changed: dict[str, set[str]]) -> None:
         for dept in self.estate.departments:

@@ -65,7 +65,7 @@ def _components(ctx: Context) -> Iterator[tuple[str, str, bool]]:
     if ctx.target.kind != "kubernetes":  # on Kubernetes the ingress controller does this job
         yield from components.nginx(ctx)
     if ctx.department.archive.enabled:
-        yield from components.archive_registration(ctx)
+        yield from components.archive(ctx)
 
 
 def render_all(

@@ -49,6 +49,18 @@ def nginx(ctx: Context) -> Rendered:
     yield paths.nginx_proxy(dept), render_template("nginx/proxy.conf.j2", c=ctx), False
 
 
+def archive(ctx: Context) -> Rendered:
+    yield from archive_registration(ctx)
+    yield paths.ARCHIVE_CONFIG, render_template("archive/archive.yaml.j2", c=ctx), False
+    yield (
+        paths.ARCHIVE_PGPASS,
+        render_template(
+            "archive/pgpass.j2", c=ctx, password=placeholder("archive_database_password")
+        ),
+        True,
+    )
+
+
 def archive_registration(ctx: Context) -> Rendered:
     yield (
         paths.ARCHIVE_REGISTRATION,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from govmatrix.estate.federation import DepartmentFederation, FederationGraph
 from govmatrix.estate.schema import Department, Estate
+from govmatrix.estate.types import duration_seconds
 from govmatrix.render.paths import Absolute
 from govmatrix.render.sizing import PROFILES, Sizing
 from govmatrix.render.targets import Target
@@ -33,6 +34,14 @@ class Context:
     @property
     def public_baseurl(self) -> str:
         return f"https://{self.department.server_name}/"
+
+    @property
+    def retention_days(self) -> int:
+        return duration_seconds(self.department.archive.retention) // 86400
+
+    @staticmethod
+    def seconds(duration: str) -> int:
+        return duration_seconds(duration)
 
 
 def _host(server_name: str) -> str:

@@ -14,6 +14,8 @@ HOMESERVER = "synapse/homeserver.yaml"
 LOG_CONFIG = "synapse/log.yaml"
 PGPASS = "synapse/pgpass"
 ARCHIVE_REGISTRATION = "synapse/appservices/archive.yaml"
+ARCHIVE_CONFIG = "archive/archive.yaml"
+ARCHIVE_PGPASS = "archive/pgpass"
 ELEMENT_CONFIG = "element/config.json"
 
 

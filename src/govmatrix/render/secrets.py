@@ -14,7 +14,7 @@ from typing import Literal
 
 PLACEHOLDER_RE = re.compile(r"@@secret:([a-z0-9_]+)@@")
 
-SecretKind = Literal["token", "password", "signing_key"]
+SecretKind = Literal["token", "password", "signing_key", "ed25519_pem"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,12 @@ def department_secrets(*, workers: bool, archive: bool) -> tuple[SecretSpec, ...
         specs.append(SecretSpec("worker_replication_secret", "token", "worker_replication_secret"))
     if archive:
         specs += [
-            SecretSpec("archive_as_token", "token", None),
-            SecretSpec("archive_hs_token", "token", None),
+            SecretSpec("archive_as_token", "token", "archive_as_token"),
+            SecretSpec("archive_hs_token", "token", "archive_hs_token"),
+            SecretSpec("archive_database_password", "password", None),
+            SecretSpec("archive_officer_token", "token", "archive_officer_token"),
+            # Moves into the HSM with the HSM issue; a 0600 file until then.
+            SecretSpec("archive_checkpoint_key", "ed25519_pem", "archive_checkpoint.key"),
         ]
     return tuple(specs)
 

@@ -30,6 +30,8 @@ class Target:
     tls_dir: str  # this department's server certificate and key
     ca_dir: str  # estate CA and partner CA bundles
     element_root: str  # Element Web static files (shared by departments on a host)
+    # The archive's outside checkpoint log: separate (ideally write-once) storage.
+    checkpoint_log_dir: str
     public_address: str  # nginx listen address; "" for all addresses
     synapse_address: str  # Synapse listeners bind here; never public
     database_host: str
@@ -76,6 +78,7 @@ def target_for(
             tls_dir=f"{home}/tls",
             ca_dir=f"{base}/pki",
             element_root=f"{base}/element",
+            checkpoint_log_dir=f"{base}/checkpoint-logs/{department.id}",
             public_address=address,
             synapse_address=address,
             database_host=address,
@@ -96,6 +99,7 @@ def target_for(
             tls_dir=f"/etc/govmatrix/{department.id}/tls",
             ca_dir="/etc/govmatrix/pki",
             element_root="/var/www/govmatrix/element",
+            checkpoint_log_dir=f"/var/log/govmatrix-archive/{department.id}",
             public_address="",
             synapse_address="127.0.0.1",
             database_host="127.0.0.1",
@@ -114,6 +118,7 @@ def target_for(
             tls_dir="/tls",
             ca_dir="/ca",
             element_root="/usr/share/nginx/html",
+            checkpoint_log_dir="/checkpoint-log",
             public_address="",
             synapse_address="0.0.0.0",
             database_host=f"{department.id}-db-rw",

@@ -1,0 +1,3 @@
+from govmatrix.archive.cli import app
+
+app()

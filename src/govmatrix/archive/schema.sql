@@ -1,0 +1,79 @@
+-- govmatrix archive schema. Applied by the database superuser as the owner role; the
+-- service's role gets SELECT and INSERT only. Triggers refuse UPDATE, DELETE and TRUNCATE
+-- even for the owner (row triggers do not fire on TRUNCATE, hence the statement trigger).
+
+CREATE OR REPLACE FUNCTION archive_refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the archive is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+
+CREATE TABLE IF NOT EXISTS archive_events (
+    seq              bigint PRIMARY KEY,
+    event_id         text   NOT NULL UNIQUE,
+    room_id          text   NOT NULL,
+    sender           text   NOT NULL,
+    type             text   NOT NULL,
+    state_key        text,
+    origin_server_ts bigint NOT NULL,
+    received_at      timestamptz NOT NULL DEFAULT now(),
+    event            jsonb  NOT NULL,   -- as received, without 'unsigned'
+    encrypted        boolean NOT NULL,
+    redacts          text,
+    recovered        boolean NOT NULL DEFAULT false,  -- arrived pruned; original recovered
+    body             text,              -- searchable text of messages
+    prev_hash        bytea  NOT NULL,
+    hash             bytea  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS archive_events_room ON archive_events (room_id, origin_server_ts);
+CREATE INDEX IF NOT EXISTS archive_events_sender ON archive_events (sender, origin_server_ts);
+CREATE INDEX IF NOT EXISTS archive_events_body ON archive_events
+    USING gin (to_tsvector('simple', coalesce(body, '')));
+
+CREATE TABLE IF NOT EXISTS archive_transactions (
+    txn_id      text PRIMARY KEY,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    events      integer NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS archive_checkpoints (
+    head_seq   bigint PRIMARY KEY,
+    head_hash  bytea  NOT NULL,
+    signed_at  timestamptz NOT NULL,
+    key_id     text   NOT NULL,
+    statement  text   NOT NULL,   -- the canonical JSON that was signed
+    signature  text   NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS archive_media (
+    sha256       text PRIMARY KEY,
+    size         bigint NOT NULL,
+    content_type text,
+    stored_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS archive_event_media (
+    event_id text NOT NULL,
+    mxc      text NOT NULL,
+    sha256   text,          -- NULL: the homeserver no longer had it (error says why)
+    error    text,
+    PRIMARY KEY (event_id, mxc)
+);
+
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['archive_events', 'archive_transactions', 'archive_checkpoints',
+                             'archive_media', 'archive_event_media']
+    LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_no_change', t);
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I FOR EACH ROW '
+                       'EXECUTE FUNCTION archive_refuse_change()', t || '_no_change', t);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_no_truncate', t);
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION archive_refuse_change()', t || '_no_truncate', t);
+    END LOOP;
+END
+$$;

@@ -1,0 +1,173 @@
+"""The archive's ASGI service: the application-service API Synapse pushes events to.
+
+Synapse sends every event of every room a department user is in (non-exclusive user
+namespace) as numbered transactions, and resends a transaction until it gets a 200. The
+service answers 200 only after the events are committed, so a crash at any point loses
+nothing: Synapse resends, and ingestion is idempotent per transaction and per event.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from govmatrix.archive import checkpoints, media
+from govmatrix.archive.config import ArchiveConfig
+from govmatrix.archive.store import Store
+
+log = logging.getLogger("govmatrix.archive")
+
+
+def _error(status: int, errcode: str, message: str) -> JSONResponse:
+    return JSONResponse({"errcode": errcode, "error": message}, status_code=status)
+
+
+def is_pruned(event: dict[str, Any]) -> bool:
+    """Synapse resends events loaded again from its database: one redacted meanwhile arrives
+    with its content stripped and `unsigned.redacted_because` set."""
+    unsigned = event.get("unsigned")
+    return isinstance(unsigned, dict) and unsigned.get("redacted_because") is not None
+
+
+class Archive:
+    def __init__(self, config: ArchiveConfig):
+        self.config = config
+        self.store = Store(config.database)
+        self.hs_token = config.secret(config.hs_token_path)
+        self.as_token = config.secret(config.as_token_path)
+        self.key = checkpoints.load_key(config.checkpoint_key_path)
+        self.homeserver = httpx.Client(base_url=config.homeserver_url, timeout=30)
+        self._stop = threading.Event()
+
+    # --- ingestion ------------------------------------------------------------------------
+
+    def recover_original(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Fetch the unredacted original through MSC2815 (the archive's user is an admin)."""
+        response = self.homeserver.get(
+            f"/_matrix/client/v3/rooms/{quote(event['room_id'])}/event/{quote(event['event_id'])}",
+            params={"fi.mau.msc2815.include_unredacted_content": "true"},
+            headers={"Authorization": f"Bearer {self.as_token}"},
+        )
+        if response.status_code != 200:
+            log.error(
+                "cannot recover original of %s: %s %s",
+                event["event_id"],
+                response.status_code,
+                response.text[:200],
+            )
+            return None
+        original: dict[str, Any] = response.json()
+        return original
+
+    def ingest(self, txn_id: str, events: list[dict[str, Any]]) -> int:
+        recovered: set[str] = set()
+        ready = []
+        for event in events:
+            if is_pruned(event) and not self.store.has_event(event.get("event_id", "")):
+                original = self.recover_original(event)
+                if original is not None and original.get("content"):
+                    event = original
+                    recovered.add(event["event_id"])
+            ready.append(event)
+        count = self.store.ingest(txn_id, ready, recovered)
+        for event in ready:
+            for mxc in media.media_urls(event):
+                self.archive_media(event["event_id"], mxc)
+        return count
+
+    def archive_media(self, event_id: str, mxc: str) -> None:
+        try:
+            data, content_type = media.fetch(self.homeserver, self.as_token, mxc)
+        except media.MissingMedia as exc:
+            self.store.add_media(event_id, mxc, None, 0, None, str(exc))
+            return
+        digest = media.store(self.config.media_dir, data)
+        self.store.add_media(event_id, mxc, digest, len(data), content_type, None)
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def checkpoint_loop(self) -> None:
+        while not self._stop.wait(self.config.checkpoint_interval_s):
+            try:
+                checkpoints.take(
+                    self.store, self.key, self.config.server_name, self.config.checkpoint_log
+                )
+            except Exception:
+                log.exception("checkpoint failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        checkpoints.take(self.store, self.key, self.config.server_name, self.config.checkpoint_log)
+
+
+def create_app(config: ArchiveConfig) -> FastAPI:
+    archive = Archive(config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        thread = threading.Thread(target=archive.checkpoint_loop, daemon=True)
+        thread.start()
+        yield
+        archive.stop()
+
+    app = FastAPI(
+        title="govmatrix compliance archive",
+        description="Receives a department's events from Synapse; searchable, not browsable.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.archive = archive
+
+    def homeserver_authorised(request: Request) -> JSONResponse | None:
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+        token = token or request.query_params.get("access_token")
+        if not token:
+            return _error(401, "M_UNAUTHORIZED", "missing homeserver token")
+        if not hmac.compare_digest(token, archive.hs_token):
+            return _error(403, "M_FORBIDDEN", "wrong homeserver token")
+        return None
+
+    @app.put("/_matrix/app/v1/transactions/{txn_id}")
+    async def transaction(txn_id: str, request: Request) -> JSONResponse:
+        """A transaction of events from the homeserver. 200 only once they are committed."""
+        if (refused := homeserver_authorised(request)) is not None:
+            return refused
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "M_NOT_JSON", "body is not JSON")
+        events = body.get("events", []) if isinstance(body, dict) else None
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            return _error(400, "M_BAD_JSON", "'events' must be a list of events")
+        count = await run_in_threadpool(archive.ingest, txn_id, events)
+        log.info("txn %s: %d events, %d new", txn_id, len(events), count)
+        return JSONResponse({})
+
+    @app.get("/_matrix/app/v1/users/{user_id}")
+    async def user_query(user_id: str, request: Request) -> JSONResponse:
+        """The archive creates no users: its namespace is non-exclusive."""
+        return homeserver_authorised(request) or _error(404, "M_NOT_FOUND", "no such user")
+
+    @app.get("/_matrix/app/v1/rooms/{alias}")
+    async def room_query(alias: str, request: Request) -> JSONResponse:
+        return homeserver_authorised(request) or _error(404, "M_NOT_FOUND", "no such room")
+
+    @app.post("/_matrix/app/v1/ping")
+    async def ping(request: Request) -> JSONResponse:
+        return homeserver_authorised(request) or JSONResponse({})
+
+    @app.get("/healthz")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,218 @@
+"""PostgreSQL storage of the archive: append-only tables and the hash chain's head."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from govmatrix.archive import chain
+from govmatrix.archive.config import Database
+
+INSERT_EVENT = (
+    "INSERT INTO archive_events (seq, event_id, room_id, sender, type, state_key,"
+    " origin_server_ts, event, encrypted, redacts, recovered, body, prev_hash, hash)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+# One writer extends the chain at a time, across processes too (a restarted service, or two).
+CHAIN_LOCK = 0x61726368  # "arch"
+
+
+def schema_sql() -> str:
+    return resources.files("govmatrix.archive").joinpath("schema.sql").read_text()
+
+
+def migrate(conn: psycopg.Connection[Any], owner: str, app_role: str) -> None:
+    """Create or update the schema as `owner`; grant the service role SELECT and INSERT only."""
+    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
+    conn.execute(schema_sql())
+    tables = [
+        "archive_events",
+        "archive_transactions",
+        "archive_checkpoints",
+        "archive_media",
+        "archive_event_media",
+    ]
+    for table in tables:
+        conn.execute(
+            sql.SQL("REVOKE ALL ON {} FROM {}").format(
+                sql.Identifier(table), sql.Identifier(app_role)
+            )
+        )
+        conn.execute(
+            sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(
+                sql.Identifier(table), sql.Identifier(app_role)
+            )
+        )
+    conn.execute("RESET ROLE")
+
+
+def connect(db: Database) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        host=db.host, port=db.port, dbname=db.dbname, user=db.user, passfile=db.passfile
+    )
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    hash: bytes
+
+
+def _redacts(event: dict[str, Any]) -> str | None:
+    if event.get("type") != "m.room.redaction":
+        return None
+    value = event.get("redacts") or event.get("content", {}).get("redacts")
+    return value if isinstance(value, str) else None
+
+
+def _body(event: dict[str, Any]) -> str | None:
+    body = event.get("content", {}).get("body")
+    return body if isinstance(body, str) else None
+
+
+class Store:
+    def __init__(self, db: Database):
+        self.db = db
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.db)
+        return self._conn
+
+    def head(self) -> Head:
+        with self._lock:
+            return self._head(self.conn)
+
+    @staticmethod
+    def _head(conn: psycopg.Connection[Any]) -> Head:
+        row = conn.execute(
+            "SELECT seq, hash FROM archive_events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        conn.commit()
+        return Head(row[0], bytes(row[1])) if row else Head(0, chain.GENESIS)
+
+    def ingest(self, txn_id: str, events: list[dict[str, Any]], recovered: set[str]) -> int:
+        """Append the transaction's new events to the chain, once. Returns how many were new."""
+        with self._lock:
+            conn = self.conn
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+                    seen = conn.execute(
+                        "SELECT 1 FROM archive_transactions WHERE txn_id = %s", (txn_id,)
+                    ).fetchone()
+                    if seen:
+                        return 0
+                    ids = [e.get("event_id") for e in events]
+                    existing = {
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT event_id FROM archive_events WHERE event_id = ANY(%s)", (ids,)
+                        )
+                    }
+                    head = self._head_in(conn)
+                    seq, prev = head.seq, head.hash
+                    rows = []
+                    for event in events:
+                        event_id = event.get("event_id")
+                        if not isinstance(event_id, str) or event_id in existing:
+                            continue
+                        existing.add(event_id)
+                        seq += 1
+                        digest = chain.link(prev, event)
+                        content = event.get("content", {})
+                        rows.append(
+                            (
+                                seq,
+                                event_id,
+                                event["room_id"],
+                                event["sender"],
+                                event["type"],
+                                event.get("state_key"),
+                                int(event.get("origin_server_ts", 0)),
+                                Jsonb(chain.stored_event(event)),
+                                event["type"] == "m.room.encrypted",
+                                _redacts(event),
+                                event_id in recovered,
+                                _body(event) if isinstance(content, dict) else None,
+                                prev,
+                                digest,
+                            )
+                        )
+                        prev = digest
+                    if rows:
+                        with conn.cursor() as cur:
+                            cur.executemany(
+                                INSERT_EVENT,
+                                rows,
+                            )
+                    conn.execute(
+                        "INSERT INTO archive_transactions (txn_id, events) VALUES (%s, %s)",
+                        (txn_id, len(rows)),
+                    )
+                    return len(rows)
+            except psycopg.OperationalError:
+                self._conn = None  # reconnect next time; Synapse will resend the transaction
+                raise
+
+    @staticmethod
+    def _head_in(conn: psycopg.Connection[Any]) -> Head:
+        row = conn.execute(
+            "SELECT seq, hash FROM archive_events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return Head(row[0], bytes(row[1])) if row else Head(0, chain.GENESIS)
+
+    def last_checkpoint_seq(self) -> int:
+        with self._lock:
+            row = self.conn.execute("SELECT max(head_seq) FROM archive_checkpoints").fetchone()
+            self.conn.commit()
+            return int(row[0] or 0) if row else 0
+
+    def add_checkpoint(self, head: Head, signed_at: str, key_id: str, text: str, sig: str) -> None:
+        with self._lock, self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO archive_checkpoints (head_seq, head_hash, signed_at, key_id,"
+                " statement, signature) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (head_seq) DO NOTHING",
+                (head.seq, head.hash, signed_at, key_id, text, sig),
+            )
+
+    def add_media(
+        self,
+        event_id: str,
+        mxc: str,
+        sha256: str | None,
+        size: int,
+        content_type: str | None,
+        error: str | None,
+    ) -> None:
+        with self._lock, self.conn.transaction():
+            if sha256 is not None:
+                self.conn.execute(
+                    "INSERT INTO archive_media (sha256, size, content_type) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (sha256) DO NOTHING",
+                    (sha256, size, content_type),
+                )
+            self.conn.execute(
+                "INSERT INTO archive_event_media (event_id, mxc, sha256, error)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (event_id, mxc, sha256, error),
+            )
+
+    def has_event(self, event_id: str) -> bool:
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT 1 FROM archive_events WHERE event_id = %s", (event_id,)
+            ).fetchone()
+            self.conn.commit()
+            return row is not None
