@@ -81,6 +81,27 @@ class Demo:
             base_url=self.department(dept_id)["client_url"], verify=self.ssl_context(), timeout=30
         )
 
+    def fresh_user(self, dept_id: str, prefix: str) -> tuple[str, str]:
+        """A new user with no rate-limit history (message limits lifted), and its token."""
+        import uuid
+
+        user = f"@{prefix}-{uuid.uuid4().hex[:8]}:{self.department(dept_id)['server_name']}"
+        auth = {"Authorization": f"Bearer {self.admin(dept_id)['access_token']}"}
+        with self.http(dept_id) as client:
+            client.put(
+                f"/_synapse/admin/v2/users/{user}",
+                headers=auth,
+                json={"password": uuid.uuid4().hex},
+            ).raise_for_status()
+            client.post(
+                f"/_synapse/admin/v1/users/{user}/override_ratelimit",
+                headers=auth,
+                json={"messages_per_second": 0, "burst_count": 0},
+            ).raise_for_status()
+            response = client.post(f"/_synapse/admin/v1/users/{user}/login", headers=auth, json={})
+            response.raise_for_status()
+            return user, str(response.json()["access_token"])
+
     def token(self, dept_id: str, localpart: str) -> str:
         """A fresh access token for a seeded user, through the admin API (not password login)."""
         user = self.user(dept_id, localpart)["user_id"]
@@ -113,7 +134,9 @@ def demo(artifact_mirror: Path) -> Iterator[Demo]:
     try:
         yield Demo()
     finally:
-        govmatrix(*demo_args("reset"), check=False)
+        # GOVMATRIX_E2E_KEEP=1 leaves the demo up to inspect a failure (then: demo reset).
+        if not os.environ.get("GOVMATRIX_E2E_KEEP"):
+            govmatrix(*demo_args("reset"), check=False)
 
 
 def run(coro: Any) -> Any:

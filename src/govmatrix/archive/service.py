@@ -50,23 +50,57 @@ class Archive:
 
     # --- ingestion ------------------------------------------------------------------------
 
-    def recover_original(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """Fetch the unredacted original through MSC2815 (the archive's user is an admin)."""
-        response = self.homeserver.get(
-            f"/_matrix/client/v3/rooms/{quote(event['room_id'])}/event/{quote(event['event_id'])}",
-            params={"fi.mau.msc2815.include_unredacted_content": "true"},
-            headers={"Authorization": f"Bearer {self.as_token}"},
+    def _admin_get(self, path: str) -> dict[str, Any]:
+        response = self.homeserver.get(path, headers={"Authorization": f"Bearer {self.as_token}"})
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def _readers(self, room_id: str) -> list[str]:
+        """Local members of the room, most powerful first: MSC2815 lets a member with redact
+        power read originals, and the archive may act as any local user (its namespace)."""
+        room = quote(room_id)
+        members = self._admin_get(f"/_synapse/admin/v1/rooms/{room}/members")["members"]
+        state = self._admin_get(f"/_synapse/admin/v1/rooms/{room}/state")["state"]
+        levels: dict[str, Any] = next(
+            (e["content"] for e in state if e["type"] == "m.room.power_levels"), {}
         )
-        if response.status_code != 200:
-            log.error(
-                "cannot recover original of %s: %s %s",
+        users = levels.get("users", {})
+        default = levels.get("users_default", 0)
+        local = [m for m in members if m.endswith(":" + self.config.server_name)]
+        return sorted(local, key=lambda m: -int(users.get(m, default)))
+
+    def recover_original(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Fetch the unredacted original of an event that arrived pruned (MSC2815)."""
+        path = (
+            f"/_matrix/client/v3/rooms/{quote(event['room_id'])}/event/{quote(event['event_id'])}"
+        )
+        try:
+            readers = self._readers(event["room_id"])
+        except httpx.HTTPError as exc:
+            log.error("cannot list members of %s: %s", event["room_id"], exc)
+            return None
+        for reader in readers[:3]:
+            response = self.homeserver.get(
+                path,
+                params={"fi.mau.msc2815.include_unredacted_content": "true", "user_id": reader},
+                headers={"Authorization": f"Bearer {self.as_token}"},
+            )
+            if response.status_code == 200:
+                original: dict[str, Any] = response.json()
+                return original
+            log.warning(
+                "recovering %s as %s: %s %s",
                 event["event_id"],
+                reader,
                 response.status_code,
                 response.text[:200],
             )
-            return None
-        original: dict[str, Any] = response.json()
-        return original
+        log.error(
+            "cannot recover the original of %s; archiving it as received (pruned)",
+            event["event_id"],
+        )
+        return None
 
     def ingest(self, txn_id: str, events: list[dict[str, Any]]) -> int:
         recovered: set[str] = set()

@@ -6,8 +6,10 @@ import socket
 
 import psutil
 
+from govmatrix.demo.system import DemoError
 
-class PortInUse(Exception):
+
+class PortInUse(DemoError):
     pass
 
 

@@ -65,9 +65,8 @@ def collect(stack: DemoStack) -> dict[str, Any]:
         processes = {
             name: info["statename"]
             for name, info in states.items()
-            if name == f"postgres-{dept.id}"
+            if name in (f"postgres-{dept.id}", f"redis-{dept.id}", f"archive-{dept.id}")
             or name.startswith(f"synapse-{dept.id}")
-            or name == f"redis-{dept.id}"
         }
         entry: dict[str, Any] = {
             "id": dept.id,
