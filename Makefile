@@ -79,6 +79,7 @@ bench: venv
 bench-demo: setup
 	$(BIN)/python bench/demo_ready.py
 	$(BIN)/python bench/messages.py
+	$(BIN)/python bench/archive_ingest.py
 
 schema: venv
 	$(BIN)/govmatrix schema
