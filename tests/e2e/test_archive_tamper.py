@@ -161,3 +161,31 @@ def test_service_role_cannot_change_and_owner_is_refused(demo: Demo) -> None:
                     conn.execute(statement)
             conn.execute("RESET ROLE")
         assert conn.execute("SELECT count(*) FROM archive_events WHERE seq = 1").fetchone()[0] == 1
+
+
+@pytest.fixture
+def audited(demo: Demo) -> None:
+    """At least one access-log entry in the live archive before it is copied."""
+    import httpx
+
+    cfg = config(demo, DEPT)
+    officer = Path(cfg["officer_token_path"]).read_text().strip()
+    base = f"http://{cfg['listen']['address']}:{cfg['listen']['port']}"
+    with httpx.Client(base_url=base, timeout=30) as http:
+        http.post(
+            "/api/v1/search",
+            json={"case": "AUDIT-TEST", "terms": "anything"},
+            headers={"Authorization": f"Bearer {officer}"},
+        ).raise_for_status()
+
+
+def test_altered_access_log_entry_is_named(audited: None, copy: tuple[Path, str]) -> None:
+    cfg, dsn = copy
+    with psycopg.connect(dsn) as conn:
+        seq = conn.execute("SELECT max(seq) FROM archive_access_log").fetchone()[0]
+    _as_superuser_bypassing_triggers(
+        dsn, f"UPDATE archive_access_log SET case_ref = 'SOMETHING-ELSE' WHERE seq = {seq}"
+    )
+    result = verify(cfg, dsn)
+    assert result.returncode == 1
+    assert f"access log seq={seq}" in result.stderr, result.stderr

@@ -27,6 +27,27 @@ def link(prev_hash: bytes, event: dict[str, Any]) -> bytes:
     return hashlib.sha256(prev_hash + canonical(event)).digest()
 
 
+def audit_link(
+    prev_hash: bytes,
+    seq: int,
+    officer: str,
+    case_ref: str,
+    query: dict[str, Any],
+    outcome: str,
+    result_count: int,
+) -> bytes:
+    """The access log's own chain: SHA-256 over the previous link and the entry."""
+    entry = {
+        "officer": officer,
+        "case": case_ref,
+        "query": query,
+        "outcome": outcome,
+        "results": result_count,
+        "seq": seq,
+    }
+    return hashlib.sha256(prev_hash + bytes(encode_canonical_json(entry))).digest()
+
+
 def statement(server_name: str, head_seq: int, head_hash: bytes, signed_at: str) -> str:
     return bytes(
         encode_canonical_json(

@@ -56,7 +56,8 @@ def verify(
         report = run_verify(conn, public, cfg.checkpoint_log)
     summary = (
         f"{report.events} events, {report.checkpoints} checkpoints in the database, "
-        f"{report.log_entries} in the outside log, head seq {report.head_seq}"
+        f"{report.log_entries} in the outside log, head seq {report.head_seq}, "
+        f"{report.access_entries} access-log entries"
     )
     if report.ok:
         out.print(f"[green]✓[/] archive intact: {summary}", highlight=False)

@@ -62,11 +62,26 @@ CREATE TABLE IF NOT EXISTS archive_event_media (
     PRIMARY KEY (event_id, mxc)
 );
 
+-- Every search by a records officer: who, when, which case, what query, how many results.
+-- Hash-chained like the events, so a removed or altered entry shows.
+CREATE TABLE IF NOT EXISTS archive_access_log (
+    seq          bigint PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT now(),
+    officer      text NOT NULL,
+    case_ref     text NOT NULL,
+    query        jsonb NOT NULL,
+    outcome      text NOT NULL,      -- 'answered' or why it was refused
+    result_count integer NOT NULL,
+    prev_hash    bytea NOT NULL,
+    hash         bytea NOT NULL
+);
+
+-- Every archive table, present and future, refuses change.
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['archive_events', 'archive_transactions', 'archive_checkpoints',
-                             'archive_media', 'archive_event_media']
+    FOR t IN SELECT tablename FROM pg_tables
+             WHERE schemaname = 'public' AND tablename LIKE 'archive\_%'
     LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_no_change', t);
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I FOR EACH ROW '

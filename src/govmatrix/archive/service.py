@@ -18,11 +18,12 @@ from urllib.parse import quote
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from govmatrix.archive import checkpoints, media
 from govmatrix.archive.config import ArchiveConfig
-from govmatrix.archive.store import Store
+from govmatrix.archive.store import SearchQuery, Store, audit, search
 
 log = logging.getLogger("govmatrix.archive")
 
@@ -143,6 +144,52 @@ class Archive:
         checkpoints.take(self.store, self.key, self.config.server_name, self.config.checkpoint_log)
 
 
+class SearchRequest(BaseModel):
+    """A records officer's search. A case reference is required, and a term or a sender:
+    a query that names neither would be browsing, and is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,63}$",
+        description="The FOI request or inquiry this search serves, e.g. FOI-2026-0042.",
+    )
+    terms: str | None = Field(None, max_length=500, description="Words that must all appear.")
+    sender: str | None = Field(None, pattern=r"^@[^:\s]+:[^\s]+$", max_length=255)
+    room: str | None = Field(None, pattern=r"^![^\s]+$", max_length=255)
+    from_ts: int | None = Field(None, ge=0, le=2**53, description="Milliseconds since 1970.")
+    to_ts: int | None = Field(None, ge=0, le=2**53)
+    after: int = Field(0, ge=0, le=2**62, description="Pagination cursor from 'next'.")
+    limit: int = Field(50, ge=1, le=200)
+
+    @field_validator("terms")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 for c in value):
+            raise ValueError("control characters are not allowed in search terms")
+        return value
+
+
+class SearchHit(BaseModel):
+    seq: int
+    event_id: str
+    room_id: str
+    sender: str
+    type: str
+    origin_server_ts: int
+    body: str | None
+    encrypted: bool
+    redacted_by: list[str]
+    event: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    case: str
+    count: int
+    next: int | None = Field(description="Pass as 'after' for the next page; null at the end.")
+    results: list[SearchHit]
+
+
 def create_app(config: ArchiveConfig) -> FastAPI:
     archive = Archive(config)
 
@@ -199,6 +246,63 @@ def create_app(config: ArchiveConfig) -> FastAPI:
     @app.post("/_matrix/app/v1/ping")
     async def ping(request: Request) -> JSONResponse:
         return homeserver_authorised(request) or JSONResponse({})
+
+    officer_token = config.secret(config.officer_token_path)
+
+    def officer_authorised(request: Request) -> JSONResponse | None:
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer ") or not header.removeprefix("Bearer "):
+            return _error(401, "M_UNAUTHORIZED", "a records-officer token is required")
+        if not hmac.compare_digest(header.removeprefix("Bearer "), officer_token):
+            return _error(403, "M_FORBIDDEN", "not a records-officer token")
+        return None
+
+    @app.post(
+        "/api/v1/search",
+        response_model=SearchResponse,
+        responses={400: {"description": "Browsing refused"}, 401: {}, 403: {}},
+    )
+    async def search_archive(query: SearchRequest, request: Request) -> Any:
+        """Search the archive for one case. Every search is written to the access audit log.
+        There is no endpoint that lists everything."""
+        if (refused := officer_authorised(request)) is not None:
+            return refused
+        officer = request.headers.get("x-records-officer", "records-officer")[:100]
+        logged = query.model_dump(exclude={"case"})
+        terms = (query.terms or "").strip()
+        if not terms and not query.sender:
+            await run_in_threadpool(
+                audit,
+                archive.store,
+                officer,
+                query.case,
+                logged,
+                "refused: no term and no sender (browsing)",
+                0,
+            )
+            return _error(
+                400, "M_BROWSING_REFUSED", "a search needs at least one term or a named sender"
+            )
+        q = SearchQuery(
+            terms or None,
+            query.sender,
+            query.room,
+            query.from_ts,
+            query.to_ts,
+            query.after,
+            query.limit + 1,
+        )
+        rows = await run_in_threadpool(search, archive.store, q)
+        page, more = rows[: query.limit], len(rows) > query.limit
+        await run_in_threadpool(
+            audit, archive.store, officer, query.case, logged, "answered", len(page)
+        )
+        return SearchResponse(
+            case=query.case,
+            count=len(page),
+            next=page[-1]["seq"] if more else None,
+            results=[SearchHit(**row) for row in page],
+        )
 
     @app.get("/healthz")
     async def health() -> dict[str, str]:

@@ -22,6 +22,7 @@ INSERT_EVENT = (
 
 # One writer extends the chain at a time, across processes too (a restarted service, or two).
 CHAIN_LOCK = 0x61726368  # "arch"
+AUDIT_LOCK = 0x61756474  # "audt"
 
 
 def schema_sql() -> str:
@@ -32,12 +33,13 @@ def migrate(conn: psycopg.Connection[Any], owner: str, app_role: str) -> None:
     """Create or update the schema as `owner`; grant the service role SELECT and INSERT only."""
     conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
     conn.execute(schema_sql())
+    # Every table the schema defines, so a new table can never be left without its grants.
     tables = [
-        "archive_events",
-        "archive_transactions",
-        "archive_checkpoints",
-        "archive_media",
-        "archive_event_media",
+        row[0]
+        for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename LIKE 'archive\\_%' ORDER BY tablename"
+        )
     ]
     for table in tables:
         conn.execute(
@@ -216,3 +218,83 @@ class Store:
             ).fetchone()
             self.conn.commit()
             return row is not None
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    terms: str | None
+    sender: str | None
+    room: str | None
+    from_ts: int | None
+    to_ts: int | None
+    after_seq: int
+    limit: int
+
+
+SEARCH_COLUMNS = "seq, event_id, room_id, sender, type, origin_server_ts, body, encrypted, event"
+
+
+def search(store: Store, q: SearchQuery) -> list[dict[str, Any]]:
+    """Events matching every given criterion, in chain order after `after_seq`."""
+    clauses: list[str] = ["seq > %s"]
+    params: list[Any] = [q.after_seq]
+    if q.terms:
+        clauses.append("to_tsvector('simple', coalesce(body, '')) @@ plainto_tsquery('simple', %s)")
+        params.append(q.terms)
+    for column, value in (("sender", q.sender), ("room_id", q.room)):
+        if value:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if q.from_ts is not None:
+        clauses.append("origin_server_ts >= %s")
+        params.append(q.from_ts)
+    if q.to_ts is not None:
+        clauses.append("origin_server_ts <= %s")
+        params.append(q.to_ts)
+    statement = (
+        f"SELECT {SEARCH_COLUMNS}, (SELECT array_agg(r.event_id) FROM archive_events r"
+        f" WHERE r.redacts = e.event_id) AS redactions FROM archive_events e"
+        f" WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT %s"
+    )
+    params.append(q.limit)
+    with store._lock:
+        rows = store.conn.execute(statement, params).fetchall()
+        store.conn.commit()
+    keys = [
+        "seq",
+        "event_id",
+        "room_id",
+        "sender",
+        "type",
+        "origin_server_ts",
+        "body",
+        "encrypted",
+        "event",
+        "redacted_by",
+    ]
+    return [dict(zip(keys, row, strict=True)) | {"redacted_by": row[-1] or []} for row in rows]
+
+
+def audit(
+    store: Store,
+    officer: str,
+    case_ref: str,
+    query: dict[str, Any],
+    outcome: str,
+    result_count: int,
+) -> int:
+    """Append one access-log entry to its own hash chain. Returns its seq."""
+    with store._lock, store.conn.transaction():
+        conn = store.conn
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+        row = conn.execute(
+            "SELECT seq, hash FROM archive_access_log ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        seq, prev = (row[0] + 1, bytes(row[1])) if row else (1, chain.GENESIS)
+        digest = chain.audit_link(prev, seq, officer, case_ref, query, outcome, result_count)
+        conn.execute(
+            "INSERT INTO archive_access_log (seq, officer, case_ref, query, outcome,"
+            " result_count, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (seq, officer, case_ref, Jsonb(query), outcome, result_count, prev, digest),
+        )
+        return int(seq)

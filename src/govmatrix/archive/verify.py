@@ -21,6 +21,7 @@ class Report:
     events: int = 0
     checkpoints: int = 0
     log_entries: int = 0
+    access_entries: int = 0
     head_seq: int = 0
     problems: list[str] = field(default_factory=list)
     first_bad: str | None = None
@@ -72,6 +73,8 @@ def verify(conn: psycopg.Connection[Any], public: Ed25519PublicKey, log_path: st
         where = f"checkpoint head_seq={head_seq}"
         _check_statement(report, where, public, text, sig, head_seq, bytes(head_hash), hashes)
 
+    _verify_access_log(conn, report)
+
     in_db = {int(row[0]) for row in db_checkpoints}
     for number, entry in enumerate(read_log(log_path), start=1):
         report.log_entries += 1
@@ -98,6 +101,27 @@ def verify(conn: psycopg.Connection[Any], public: Ed25519PublicKey, log_path: st
                 f"signed head seq {head_seq} is missing from the database's checkpoints (deleted?)",
             )
     return report
+
+
+def _verify_access_log(conn: psycopg.Connection[Any], report: Report) -> None:
+    prev, expected = chain.GENESIS, 1
+    rows = conn.execute(
+        "SELECT seq, officer, case_ref, query, outcome, result_count, prev_hash, hash"
+        " FROM archive_access_log ORDER BY seq"
+    ).fetchall()
+    conn.commit()
+    for seq, officer, case_ref, query, outcome, count, prev_hash, stored in rows:
+        where = f"access log seq={seq}"
+        if seq != expected:
+            report.bad(f"access log seq={expected}", f"missing: the log jumps to seq {seq}")
+        if bytes(prev_hash) != prev:
+            report.bad(where, "prev_hash does not match the previous entry")
+        if chain.audit_link(
+            bytes(prev_hash), seq, officer, case_ref, query, outcome, count
+        ) != bytes(stored):
+            report.bad(where, "entry does not match its hash (modified)")
+        prev, expected = bytes(stored), seq + 1
+    report.access_entries = len(rows)
 
 
 def _check_statement(

@@ -1,0 +1,129 @@
+"""Searchable, not browsable: the records-officer API of a department's archive."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.e2e.archive_helpers import config, superuser
+from tests.e2e.conftest import Demo
+
+pytestmark = pytest.mark.e2e
+DEPT = "cabinet-office"
+
+
+def archive_api(demo: Demo) -> tuple[httpx.Client, str]:
+    cfg = config(demo, DEPT)
+    # The officer's credential, as the operator hands it over (it lives in a 0600 file).
+    officer = Path(cfg["officer_token_path"]).read_text().strip()
+    base = f"http://{cfg['listen']['address']}:{cfg['listen']['port']}"
+    return httpx.Client(base_url=base, timeout=30), officer
+
+
+def audit_count(demo: Demo) -> int:
+    with superuser(demo, DEPT) as conn:
+        return int(conn.execute("SELECT count(*) FROM archive_access_log").fetchone()[0])
+
+
+def test_refusals(demo: Demo) -> None:
+    http, officer = archive_api(demo)
+    auth = {"Authorization": f"Bearer {officer}"}
+    with http:
+        assert http.post("/api/v1/search", json={"case": "FOI-1", "terms": "x"}).status_code == 401
+        wrong = http.post(
+            "/api/v1/search",
+            json={"case": "FOI-1", "terms": "x"},
+            headers={"Authorization": "Bearer nope"},
+        )
+        assert wrong.status_code == 403
+        no_case = http.post("/api/v1/search", json={"terms": "budget"}, headers=auth)
+        assert no_case.status_code == 422
+        before = audit_count(demo)
+        browsing = http.post("/api/v1/search", json={"case": "FOI-2026-7"}, headers=auth)
+        assert browsing.status_code == 400
+        assert browsing.json()["errcode"] == "M_BROWSING_REFUSED"
+        blank = http.post(
+            "/api/v1/search", json={"case": "FOI-2026-7", "terms": "   "}, headers=auth
+        )
+        assert blank.status_code == 400
+        assert audit_count(demo) == before + 2, "refused searches must be audited too"
+        # The homeserver's token is not an officer's token.
+        hs = Path(config(demo, DEPT)["hs_token_path"]).read_text().strip()
+        assert (
+            http.post(
+                "/api/v1/search",
+                json={"case": "FOI-1", "terms": "x"},
+                headers={"Authorization": f"Bearer {hs}"},
+            ).status_code
+            == 403
+        )
+
+
+def test_search_finds_paginates_and_audits(demo: Demo) -> None:
+    word = f"zeppelin{uuid.uuid4().hex[:8]}"
+    user, token = demo.fresh_user(DEPT, "witness")
+    with demo.http(DEPT) as client:
+        room = client.post(
+            "/_matrix/client/v3/createRoom",
+            json={"name": "inquiry"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["room_id"]
+        for n in range(3):
+            client.put(
+                f"/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/{uuid.uuid4().hex}",
+                json={"msgtype": "m.text", "body": f"note {n} about {word}"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).raise_for_status()
+    http, officer = archive_api(demo)
+    auth = {"Authorization": f"Bearer {officer}", "X-Records-Officer": "j.bloggs"}
+    with http:
+        deadline = time.monotonic() + 60
+        while True:
+            found = http.post(
+                "/api/v1/search", json={"case": "INQ-2026-01", "terms": word}, headers=auth
+            ).json()
+            if found["count"] == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert found["count"] == 3, found
+        assert {r["sender"] for r in found["results"]} == {user}
+        before = audit_count(demo)
+        first = http.post(
+            "/api/v1/search", headers=auth, json={"case": "INQ-2026-01", "terms": word, "limit": 2}
+        ).json()
+        assert first["count"] == 2 and first["next"] is not None
+        second = http.post(
+            "/api/v1/search",
+            headers=auth,
+            json={"case": "INQ-2026-01", "terms": word, "limit": 2, "after": first["next"]},
+        ).json()
+        assert second["count"] == 1 and second["next"] is None
+        by_sender = http.post(
+            "/api/v1/search", headers=auth, json={"case": "INQ-2026-01", "sender": user}
+        ).json()
+        assert by_sender["count"] >= 3
+    assert audit_count(demo) == before + 3
+    with superuser(demo, DEPT) as conn:
+        officer_name, case_ref, outcome = conn.execute(
+            "SELECT officer, case_ref, outcome FROM archive_access_log ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    assert (officer_name, case_ref, outcome) == ("j.bloggs", "INQ-2026-01", "answered")
+
+
+def test_no_endpoint_lists_everything(demo: Demo) -> None:
+    http, _ = archive_api(demo)
+    with http:
+        paths = set(http.get("/openapi.json").json()["paths"])
+    assert paths == {
+        "/_matrix/app/v1/transactions/{txn_id}",
+        "/_matrix/app/v1/users/{user_id}",
+        "/_matrix/app/v1/rooms/{alias}",
+        "/_matrix/app/v1/ping",
+        "/api/v1/search",
+        "/healthz",
+    }, "a new endpoint needs a deliberate decision: the archive must not become browsable"
