@@ -11,7 +11,9 @@ from rich.console import Console
 
 from govmatrix.archive import config as archive_config
 
-app = typer.Typer(help="The compliance archive: serve, verify.", no_args_is_help=True)
+app = typer.Typer(
+    help="The compliance archive: serve, verify, export, verify-export.", no_args_is_help=True
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -65,5 +67,90 @@ def verify(
     err.print(f"[bold red]✗ archive verification failed[/] ({summary})", highlight=False)
     err.print(f"first bad: {report.first_bad}", highlight=False)
     for problem in report.problems[:50]:
+        err.print(f"  - {problem}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    config: ConfigOpt,
+    case: Annotated[str, typer.Option("--case", help="FOI request or inquiry reference.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="New folder for the bundle.")],
+    terms: Annotated[str | None, typer.Option(help="Words that must all appear.")] = None,
+    sender: Annotated[str | None, typer.Option(help="Only this sender.")] = None,
+    room: Annotated[str | None, typer.Option(help="Only this room.")] = None,
+    officer: Annotated[str, typer.Option(help="Who exports (recorded).")] = "records-officer",
+) -> None:
+    """Export one case's events: JSONL, HTML transcript with media, manifest, chain proof.
+
+    The archive is verified first; the export is recorded in the access audit log."""
+    from govmatrix.archive import export as exporting
+    from govmatrix.archive.chain import key_id
+    from govmatrix.archive.checkpoints import load_key
+    from govmatrix.archive.store import SearchQuery, Store, audit, connect, search
+    from govmatrix.archive.verify import verify as run_verify
+
+    if not (terms or "").strip() and not sender:
+        err.print("[bold red]error:[/] an export needs --terms or --sender (browsing is refused)")
+        raise typer.Exit(2)
+    cfg = archive_config.load(config)
+    key = load_key(cfg.checkpoint_key_path)
+    with connect(cfg.database) as conn:
+        report = run_verify(conn, key.public_key(), cfg.checkpoint_log)
+        if not report.ok:
+            err.print(
+                f"[bold red]error:[/] refusing to export: the archive fails verification "
+                f"(first bad: {report.first_bad})"
+            )
+            raise typer.Exit(1)
+        store = Store(cfg.database)
+        query = {"terms": terms, "sender": sender, "room": room}
+        rows = search(store, SearchQuery(terms, sender, room, None, None, 0, 10_000_000))
+        seqs = [r["seq"] for r in rows]
+        links = {
+            seq: (bytes(prev).hex(), bytes(h).hex())
+            for seq, prev, h in conn.execute(
+                "SELECT seq, prev_hash, hash FROM archive_events WHERE seq = ANY(%s)", (seqs,)
+            )
+        }
+        media_for: dict[str, list[str]] = {}
+        for event_id, sha in conn.execute(
+            "SELECT event_id, sha256 FROM archive_event_media"
+            " WHERE event_id = ANY(%s) AND sha256 IS NOT NULL ORDER BY mxc",
+            ([r["event_id"] for r in rows],),
+        ):
+            media_for.setdefault(event_id, []).append(sha)
+        head_row = conn.execute(
+            "SELECT seq, hash FROM archive_events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        head = (int(head_row[0]), bytes(head_row[1]).hex()) if head_row else (0, "")
+    bundle = exporting.write_bundle(out_dir, case, query, cfg, key, rows, links, media_for, head)
+    audit(store, officer, case, query, "exported", len(rows))
+    out.print(
+        f"[green]✓[/] exported {len(rows)} events for case {case} to {bundle}; "
+        f"signed by {key_id(key.public_key())}",
+        highlight=False,
+    )
+
+
+@app.command("verify-export")
+def verify_export(
+    bundle: Annotated[Path, typer.Argument(help="An export folder.")],
+    key: Annotated[
+        str | None, typer.Option(help="The department's published archive key (base64).")
+    ] = None,
+) -> None:
+    """Check an export offline: signature, every file's SHA-256, every event's chain link."""
+    from govmatrix.archive.export import verify_bundle
+
+    check = verify_bundle(bundle, key)
+    if check.ok:
+        pinned = "pinned key" if key else f"key {check.key_id} (not pinned: pass --key)"
+        out.print(
+            f"[green]✓[/] export intact: {check.events} events, signed by {pinned}", highlight=False
+        )
+        return
+    err.print("[bold red]✗ export verification failed[/]")
+    for problem in check.problems:
         err.print(f"  - {problem}", highlight=False)
     raise typer.Exit(1)
