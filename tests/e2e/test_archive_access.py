@@ -125,5 +125,86 @@ def test_no_endpoint_lists_everything(demo: Demo) -> None:
         "/_matrix/app/v1/rooms/{alias}",
         "/_matrix/app/v1/ping",
         "/api/v1/search",
+        "/api/v1/media/{sha256}",
         "/healthz",
     }, "a new endpoint needs a deliberate decision: the archive must not become browsable"
+
+
+def _voice_note() -> bytes:
+    """A real (short, silent) WAV recording, as a voice note would carry."""
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x00\x00" * 8000)
+    return buffer.getvalue()
+
+
+def test_image_and_voice_note_retrievable_by_hash(demo: Demo) -> None:
+    import hashlib
+
+    from govmatrix.demo.pictures import png
+
+    word = f"dossier{uuid.uuid4().hex[:8]}"
+    files = {
+        "image": (png(30, 20, (120, 0, 60)), "image/png", "m.image"),
+        "voice": (_voice_note(), "audio/wav", "m.audio"),
+    }
+    _, token = demo.fresh_user(DEPT, "recorder")
+    auth = {"Authorization": f"Bearer {token}"}
+    with demo.http(DEPT) as client:
+        room = client.post(
+            "/_matrix/client/v3/createRoom", json={"name": "media"}, headers=auth
+        ).json()["room_id"]
+        for name, (data, mime, msgtype) in files.items():
+            mxc = client.post(
+                "/_matrix/media/v3/upload",
+                content=data,
+                params={"filename": name},
+                headers={**auth, "Content-Type": mime},
+            ).json()["content_uri"]
+            content = {
+                "msgtype": msgtype,
+                "body": f"{word} {name}",
+                "url": mxc,
+                "info": {"mimetype": mime, "size": len(data)},
+            }
+            if msgtype == "m.audio":
+                content["org.matrix.msc3245.voice"] = {}
+            client.put(
+                f"/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/{uuid.uuid4().hex}",
+                json=content,
+                headers=auth,
+            ).raise_for_status()
+    http, officer = archive_api(demo)
+    officer_auth = {"Authorization": f"Bearer {officer}"}
+    with http:
+        deadline = time.monotonic() + 60
+        while True:
+            found = http.post(
+                "/api/v1/search", json={"case": "FOI-MEDIA-1", "terms": word}, headers=officer_auth
+            ).json()
+            if (
+                found["count"] == 2 and all(r["media"] for r in found["results"])
+            ) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert found["count"] == 2, found
+        for result in found["results"]:
+            name = result["body"].split()[-1]
+            (sha,) = result["media"]
+            got = http.get(
+                f"/api/v1/media/{sha}", params={"case": "FOI-MEDIA-1"}, headers=officer_auth
+            )
+            assert got.status_code == 200, got.text
+            assert got.content == files[name][0], f"{name}: bytes differ from what was sent"
+            assert hashlib.sha256(got.content).hexdigest() == sha
+        assert http.get(f"/api/v1/media/{sha}", params={"case": "FOI-MEDIA-1"}).status_code == 401
+        missing = http.get(
+            "/api/v1/media/" + "0" * 64, params={"case": "FOI-MEDIA-1"}, headers=officer_auth
+        )
+        assert missing.status_code == 404

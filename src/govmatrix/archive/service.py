@@ -16,14 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from govmatrix.archive import checkpoints, media
 from govmatrix.archive.config import ArchiveConfig
-from govmatrix.archive.store import SearchQuery, Store, audit, search
+from govmatrix.archive.store import SearchQuery, Store, audit, media_info, search
 
 log = logging.getLogger("govmatrix.archive")
 
@@ -179,6 +179,7 @@ class SearchHit(BaseModel):
     origin_server_ts: int
     body: str | None
     encrypted: bool
+    media: list[str] = Field(description="SHA-256 of attached media: GET /api/v1/media/{sha256}")
     redacted_by: list[str]
     event: dict[str, Any]
 
@@ -302,6 +303,37 @@ def create_app(config: ArchiveConfig) -> FastAPI:
             count=len(page),
             next=page[-1]["seq"] if more else None,
             results=[SearchHit(**row) for row in page],
+        )
+
+    @app.get(
+        "/api/v1/media/{sha256}",
+        response_class=FileResponse,
+        responses={200: {"content": {"application/octet-stream": {}}}, 401: {}, 403: {}, 404: {}},
+    )
+    async def get_media(
+        request: Request,
+        sha256: str = Path(pattern=r"^[0-9a-f]{64}$"),
+        case: str = Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,63}$"),
+    ) -> Any:
+        """One archived file, by the SHA-256 a search result names, for a case. Audited."""
+        if (refused := officer_authorised(request)) is not None:
+            return refused
+        officer = request.headers.get("x-records-officer", "records-officer")[:100]
+        info = await run_in_threadpool(media_info, archive.store, sha256)
+        await run_in_threadpool(
+            audit,
+            archive.store,
+            officer,
+            case,
+            {"media": sha256},
+            "media" if info else "media: not found",
+            1 if info else 0,
+        )
+        if info is None:
+            return _error(404, "M_NOT_FOUND", "no such media in the archive")
+        return FileResponse(
+            media.path_for(config.media_dir, sha256),
+            media_type=info[1] or "application/octet-stream",
         )
 
     @app.get("/healthz")

@@ -252,8 +252,11 @@ def search(store: Store, q: SearchQuery) -> list[dict[str, Any]]:
         clauses.append("origin_server_ts <= %s")
         params.append(q.to_ts)
     statement = (
-        f"SELECT {SEARCH_COLUMNS}, (SELECT array_agg(r.event_id) FROM archive_events r"
-        f" WHERE r.redacts = e.event_id) AS redactions FROM archive_events e"
+        f"SELECT {SEARCH_COLUMNS},"
+        f" (SELECT array_agg(m.sha256 ORDER BY m.mxc) FROM archive_event_media m"
+        f"  WHERE m.event_id = e.event_id AND m.sha256 IS NOT NULL) AS media,"
+        f" (SELECT array_agg(r.event_id) FROM archive_events r"
+        f"  WHERE r.redacts = e.event_id) AS redactions FROM archive_events e"
         f" WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT %s"
     )
     params.append(q.limit)
@@ -270,9 +273,13 @@ def search(store: Store, q: SearchQuery) -> list[dict[str, Any]]:
         "body",
         "encrypted",
         "event",
+        "media",
         "redacted_by",
     ]
-    return [dict(zip(keys, row, strict=True)) | {"redacted_by": row[-1] or []} for row in rows]
+    return [
+        dict(zip(keys, row, strict=True)) | {"media": row[-2] or [], "redacted_by": row[-1] or []}
+        for row in rows
+    ]
 
 
 def audit(
@@ -298,3 +305,12 @@ def audit(
             (seq, officer, case_ref, Jsonb(query), outcome, result_count, prev, digest),
         )
         return int(seq)
+
+
+def media_info(store: Store, sha256: str) -> tuple[int, str | None] | None:
+    with store._lock:
+        row = store.conn.execute(
+            "SELECT size, content_type FROM archive_media WHERE sha256 = %s", (sha256,)
+        ).fetchone()
+        store.conn.commit()
+    return (int(row[0]), row[1]) if row else None
