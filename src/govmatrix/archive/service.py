@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +30,34 @@ log = logging.getLogger("govmatrix.archive")
 
 def _error(status: int, errcode: str, message: str) -> JSONResponse:
     return JSONResponse({"errcode": errcode, "error": message}, status_code=status)
+
+
+class Refused(Exception):
+    """Raised by the token dependencies: answered before the body is even validated."""
+
+    def __init__(self, status: int, errcode: str, message: str):
+        super().__init__(message)
+        self.response = _error(status, errcode, message)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    return token or None
+
+
+REQUIRED_EVENT_FIELDS = {"event_id": str, "room_id": str, "sender": str, "type": str}
+
+
+def malformed(event: dict[str, Any]) -> str | None:
+    for name, kind in REQUIRED_EVENT_FIELDS.items():
+        if not isinstance(event.get(name), kind):
+            return f"event without a string '{name}'"
+    if not isinstance(event.get("origin_server_ts", 0), int):
+        return "origin_server_ts must be an integer"
+    if not isinstance(event.get("content", {}), dict):
+        return "content must be an object"
+    return None
 
 
 def is_pruned(event: dict[str, Any]) -> bool:
@@ -208,22 +236,32 @@ def create_app(config: ArchiveConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.archive = archive
+    officer_token = config.secret(config.officer_token_path)
 
-    def homeserver_authorised(request: Request) -> JSONResponse | None:
-        header = request.headers.get("authorization", "")
-        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
-        token = token or request.query_params.get("access_token")
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> JSONResponse:
+        return exc.response
+
+    def homeserver(request: Request) -> None:
+        token = _bearer(request) or request.query_params.get("access_token")
         if not token:
-            return _error(401, "M_UNAUTHORIZED", "missing homeserver token")
+            raise Refused(401, "M_UNAUTHORIZED", "missing homeserver token")
         if not hmac.compare_digest(token, archive.hs_token):
-            return _error(403, "M_FORBIDDEN", "wrong homeserver token")
-        return None
+            raise Refused(403, "M_FORBIDDEN", "wrong homeserver token")
 
-    @app.put("/_matrix/app/v1/transactions/{txn_id}")
+    def officer(request: Request) -> str:
+        token = _bearer(request)
+        if not token:
+            raise Refused(401, "M_UNAUTHORIZED", "a records-officer token is required")
+        if not hmac.compare_digest(token, officer_token):
+            raise Refused(403, "M_FORBIDDEN", "not a records-officer token")
+        return request.headers.get("x-records-officer", "records-officer")[:100]
+
+    from_homeserver = [Depends(homeserver)]
+
+    @app.put("/_matrix/app/v1/transactions/{txn_id}", dependencies=from_homeserver)
     async def transaction(txn_id: str, request: Request) -> JSONResponse:
         """A transaction of events from the homeserver. 200 only once they are committed."""
-        if (refused := homeserver_authorised(request)) is not None:
-            return refused
         try:
             body = await request.json()
         except ValueError:
@@ -231,51 +269,41 @@ def create_app(config: ArchiveConfig) -> FastAPI:
         events = body.get("events", []) if isinstance(body, dict) else None
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             return _error(400, "M_BAD_JSON", "'events' must be a list of events")
+        problems = [p for e in events if (p := malformed(e))]
+        if problems:
+            return _error(400, "M_BAD_JSON", problems[0])
         count = await run_in_threadpool(archive.ingest, txn_id, events)
         log.info("txn %s: %d events, %d new", txn_id, len(events), count)
         return JSONResponse({})
 
-    @app.get("/_matrix/app/v1/users/{user_id}")
-    async def user_query(user_id: str, request: Request) -> JSONResponse:
+    @app.get("/_matrix/app/v1/users/{user_id}", dependencies=from_homeserver)
+    async def user_query(user_id: str) -> JSONResponse:
         """The archive creates no users: its namespace is non-exclusive."""
-        return homeserver_authorised(request) or _error(404, "M_NOT_FOUND", "no such user")
+        return _error(404, "M_NOT_FOUND", "no such user")
 
-    @app.get("/_matrix/app/v1/rooms/{alias}")
-    async def room_query(alias: str, request: Request) -> JSONResponse:
-        return homeserver_authorised(request) or _error(404, "M_NOT_FOUND", "no such room")
+    @app.get("/_matrix/app/v1/rooms/{alias}", dependencies=from_homeserver)
+    async def room_query(alias: str) -> JSONResponse:
+        return _error(404, "M_NOT_FOUND", "no such room")
 
-    @app.post("/_matrix/app/v1/ping")
-    async def ping(request: Request) -> JSONResponse:
-        return homeserver_authorised(request) or JSONResponse({})
-
-    officer_token = config.secret(config.officer_token_path)
-
-    def officer_authorised(request: Request) -> JSONResponse | None:
-        header = request.headers.get("authorization", "")
-        if not header.startswith("Bearer ") or not header.removeprefix("Bearer "):
-            return _error(401, "M_UNAUTHORIZED", "a records-officer token is required")
-        if not hmac.compare_digest(header.removeprefix("Bearer "), officer_token):
-            return _error(403, "M_FORBIDDEN", "not a records-officer token")
-        return None
+    @app.post("/_matrix/app/v1/ping", dependencies=from_homeserver)
+    async def ping() -> JSONResponse:
+        return JSONResponse({})
 
     @app.post(
         "/api/v1/search",
         response_model=SearchResponse,
         responses={400: {"description": "Browsing refused"}, 401: {}, 403: {}},
     )
-    async def search_archive(query: SearchRequest, request: Request) -> Any:
+    async def search_archive(query: SearchRequest, who: str = Depends(officer)) -> Any:
         """Search the archive for one case. Every search is written to the access audit log.
         There is no endpoint that lists everything."""
-        if (refused := officer_authorised(request)) is not None:
-            return refused
-        officer = request.headers.get("x-records-officer", "records-officer")[:100]
         logged = query.model_dump(exclude={"case"})
         terms = (query.terms or "").strip()
         if not terms and not query.sender:
             await run_in_threadpool(
                 audit,
                 archive.store,
-                officer,
+                who,
                 query.case,
                 logged,
                 "refused: no term and no sender (browsing)",
@@ -296,7 +324,7 @@ def create_app(config: ArchiveConfig) -> FastAPI:
         rows = await run_in_threadpool(search, archive.store, q)
         page, more = rows[: query.limit], len(rows) > query.limit
         await run_in_threadpool(
-            audit, archive.store, officer, query.case, logged, "answered", len(page)
+            audit, archive.store, who, query.case, logged, "answered", len(page)
         )
         return SearchResponse(
             case=query.case,
@@ -311,19 +339,16 @@ def create_app(config: ArchiveConfig) -> FastAPI:
         responses={200: {"content": {"application/octet-stream": {}}}, 401: {}, 403: {}, 404: {}},
     )
     async def get_media(
-        request: Request,
+        who: str = Depends(officer),
         sha256: str = Path(pattern=r"^[0-9a-f]{64}$"),
         case: str = Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,63}$"),
     ) -> Any:
         """One archived file, by the SHA-256 a search result names, for a case. Audited."""
-        if (refused := officer_authorised(request)) is not None:
-            return refused
-        officer = request.headers.get("x-records-officer", "records-officer")[:100]
         info = await run_in_threadpool(media_info, archive.store, sha256)
         await run_in_threadpool(
             audit,
             archive.store,
-            officer,
+            who,
             case,
             {"media": sha256},
             "media" if info else "media: not found",
