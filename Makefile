@@ -80,6 +80,7 @@ bench-demo: setup
 	$(BIN)/python bench/demo_ready.py
 	$(BIN)/python bench/messages.py
 	$(BIN)/python bench/archive_ingest.py
+	$(BIN)/python bench/archive_lag.py
 
 schema: venv
 	$(BIN)/govmatrix schema
