@@ -126,6 +126,22 @@ def export(
         head = (int(head_row[0]), bytes(head_row[1]).hex()) if head_row else (0, "")
     bundle = exporting.write_bundle(out_dir, case, query, cfg, key, rows, links, media_for, head)
     audit(store, officer, case, query, "exported", len(rows))
+    if len(rows) >= cfg.flags.large_export_events:
+        from govmatrix.archive.flags import Flag, record
+
+        with store._lock, store.conn.transaction():
+            record(
+                store.conn,
+                [
+                    Flag(
+                        "large_export",
+                        officer,
+                        None,
+                        (),
+                        f"case {case}: {len(rows)} events exported",
+                    )
+                ],
+            )
     out.print(
         f"[green]✓[/] exported {len(rows)} events for case {case} to {bundle}; "
         f"signed by {key_id(key.public_key())}",
@@ -154,3 +170,37 @@ def verify_export(
     for problem in check.problems:
         err.print(f"  - {problem}", highlight=False)
     raise typer.Exit(1)
+
+
+@app.command()
+def flags(
+    config: ConfigOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+) -> None:
+    """Suspicious-activity flags raised by the archive's rules."""
+    import json
+
+    from rich.table import Table
+
+    from govmatrix.archive.flags import listing
+    from govmatrix.archive.store import connect
+
+    cfg = archive_config.load(config)
+    with connect(cfg.database) as conn:
+        rows = listing(conn, 0, 100_000)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Flags raised by the archive of {cfg.server_name}")
+    for column in ("id", "when", "rule", "user", "room", "detail"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["raised_at"][:19],
+            row["rule"],
+            row["user_id"],
+            row["room_id"] or "—",
+            row["detail"],
+        )
+    out.print(table)

@@ -76,6 +76,20 @@ CREATE TABLE IF NOT EXISTS archive_access_log (
     hash         bytea NOT NULL
 );
 
+-- Suspicious activity seen in the stream (thresholds come from the estate).
+CREATE TABLE IF NOT EXISTS archive_flags (
+    id        bigserial PRIMARY KEY,
+    rule      text NOT NULL,
+    user_id   text NOT NULL,
+    room_id   text,
+    event_ids text[] NOT NULL,
+    detail    text NOT NULL,
+    raised_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS archive_flags_rule_user ON archive_flags (rule, user_id, raised_at);
+CREATE INDEX IF NOT EXISTS archive_events_redacts ON archive_events (redacts)
+    WHERE redacts IS NOT NULL;
+
 -- Every archive table, present and future, refuses change.
 DO $$
 DECLARE t text;

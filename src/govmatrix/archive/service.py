@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from govmatrix.archive import checkpoints, media
+from govmatrix.archive import flags as flag_rules
 from govmatrix.archive.config import ArchiveConfig
 from govmatrix.archive.store import SearchQuery, Store, audit, media_info, search
 
@@ -141,11 +142,14 @@ class Archive:
                     event = original
                     recovered.add(event["event_id"])
             ready.append(event)
-        count = self.store.ingest(txn_id, ready, recovered)
-        for event in ready:
+        new = self.store.ingest(txn_id, ready, recovered)
+        for event in new:
             for mxc in media.media_urls(event):
                 self.archive_media(event["event_id"], mxc)
-        return count
+        if new:
+            for flag in self.store.raise_flags(new, self.config.flags):
+                log.warning("flag %s: %s %s", flag.rule, flag.user_id, flag.detail)
+        return len(new)
 
     def archive_media(self, event_id: str, mxc: str) -> None:
         try:
@@ -360,6 +364,33 @@ def create_app(config: ArchiveConfig) -> FastAPI:
             media.path_for(config.media_dir, sha256),
             media_type=info[1] or "application/octet-stream",
         )
+
+    @app.get("/api/v1/flags", responses={401: {}, 403: {}})
+    async def list_flags(
+        who: str = Depends(officer),
+        case: str = Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{2,63}$"),
+        after: int = Query(0, ge=0, le=2**62),
+        limit: int = Query(50, ge=1, le=200),
+    ) -> Any:
+        """Suspicious-activity flags raised by the archive's rules, oldest first. Audited."""
+
+        def read() -> list[dict[str, Any]]:
+            with archive.store._lock:
+                rows = flag_rules.listing(archive.store.conn, after, limit + 1)
+                archive.store.conn.commit()
+            return rows
+
+        rows = await run_in_threadpool(read)
+        page = rows[:limit]
+        await run_in_threadpool(
+            audit, archive.store, who, case, {"flags_after": after}, "flags", len(page)
+        )
+        return {
+            "case": case,
+            "count": len(page),
+            "flags": page,
+            "next": page[-1]["id"] if len(rows) > limit else None,
+        }
 
     @app.get("/healthz")
     async def health() -> dict[str, str]:

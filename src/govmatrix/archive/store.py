@@ -12,7 +12,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from govmatrix.archive import chain
-from govmatrix.archive.config import Database
+from govmatrix.archive.config import Database, Flags
+from govmatrix.archive.flags import Flag, evaluate, record
 
 INSERT_EVENT = (
     "INSERT INTO archive_events (seq, event_id, room_id, sender, type, state_key,"
@@ -52,6 +53,11 @@ def migrate(conn: psycopg.Connection[Any], owner: str, app_role: str) -> None:
                 sql.Identifier(table), sql.Identifier(app_role)
             )
         )
+    conn.execute(
+        sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(
+            sql.Identifier(app_role)
+        )
+    )
     conn.execute("RESET ROLE")
 
 
@@ -103,8 +109,10 @@ class Store:
         conn.commit()
         return Head(row[0], bytes(row[1])) if row else Head(0, chain.GENESIS)
 
-    def ingest(self, txn_id: str, events: list[dict[str, Any]], recovered: set[str]) -> int:
-        """Append the transaction's new events to the chain, once. Returns how many were new."""
+    def ingest(
+        self, txn_id: str, events: list[dict[str, Any]], recovered: set[str]
+    ) -> list[dict[str, Any]]:
+        """Append the transaction's new events to the chain, once. Returns the new ones."""
         with self._lock:
             conn = self.conn
             try:
@@ -114,7 +122,7 @@ class Store:
                         "SELECT 1 FROM archive_transactions WHERE txn_id = %s", (txn_id,)
                     ).fetchone()
                     if seen:
-                        return 0
+                        return []
                     ids = [e.get("event_id") for e in events]
                     existing = {
                         r[0]
@@ -125,11 +133,13 @@ class Store:
                     head = self._head_in(conn)
                     seq, prev = head.seq, head.hash
                     rows = []
+                    new_events = []
                     for event in events:
                         event_id = event.get("event_id")
                         if not isinstance(event_id, str) or event_id in existing:
                             continue
                         existing.add(event_id)
+                        new_events.append(event)
                         seq += 1
                         digest = chain.link(prev, event)
                         content = event.get("content", {})
@@ -162,7 +172,7 @@ class Store:
                         "INSERT INTO archive_transactions (txn_id, events) VALUES (%s, %s)",
                         (txn_id, len(rows)),
                     )
-                    return len(rows)
+                    return new_events
             except psycopg.OperationalError:
                 self._conn = None  # reconnect next time; Synapse will resend the transaction
                 raise
@@ -173,6 +183,13 @@ class Store:
             "SELECT seq, hash FROM archive_events ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         return Head(row[0], bytes(row[1])) if row else Head(0, chain.GENESIS)
+
+    def raise_flags(self, events: list[dict[str, Any]], cfg: Flags) -> list[Flag]:
+        with self._lock, self.conn.transaction():
+            raised = evaluate(self.conn, events, cfg)
+            if raised:
+                record(self.conn, raised)
+            return raised
 
     def last_checkpoint_seq(self) -> int:
         with self._lock:
