@@ -94,3 +94,82 @@ def test_bulk_deletion_and_hidden_history_are_flagged(demo: Demo) -> None:
     )
     assert cli.returncode == 0, cli.stderr
     assert sum(1 for f in json.loads(cli.stdout) if f["user_id"] == user) == len(mine)
+
+
+def _wait_archived(demo: Demo, user: str) -> None:
+    from tests.e2e.archive_helpers import superuser
+
+    deadline = time.monotonic() + 30
+    with superuser(demo, DEPT) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute(
+                "SELECT 1 FROM archive_events WHERE sender = %s AND type = 'm.room.message'",
+                (user,),
+            ).fetchone():
+                return
+            time.sleep(0.5)
+    raise AssertionError(f"no message of {user} reached the archive")
+
+
+def test_deactivation_of_an_active_account_is_flagged(demo: Demo) -> None:
+    user, token = demo.fresh_user(DEPT, "leaver")
+    auth = {"Authorization": f"Bearer {token}"}
+    admin = {"Authorization": f"Bearer {demo.admin(DEPT)['access_token']}"}
+    with demo.http(DEPT) as client:
+        room = client.post(
+            "/_matrix/client/v3/createRoom", json={"name": "last words"}, headers=auth
+        ).json()["room_id"]
+        client.put(
+            f"/_matrix/client/v3/rooms/{quote(room)}/send/m.room.message/{uuid.uuid4().hex}",
+            json={"msgtype": "m.text", "body": "clearing my desk"},
+            headers=auth,
+        ).raise_for_status()
+        _wait_archived(demo, user)  # the account goes only once its words are kept
+        client.post(
+            f"/_synapse/admin/v1/deactivate/{quote(user)}", headers=admin, json={"erase": False}
+        ).raise_for_status()
+    deadline = time.monotonic() + 60
+    found: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not found:
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "govmatrix.cli",
+                "archive",
+                "flags",
+                "--config",
+                str(config_path(demo, DEPT)),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        found = [
+            f
+            for f in json.loads(cli.stdout)
+            if f["user_id"] == user and f["rule"] == "deactivated_while_active"
+        ]
+        time.sleep(1)
+    assert found, "deactivating an account with recent messages raised no flag"
+    # The archive still answers for the leaver's words.
+    search = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "govmatrix.cli",
+            "archive",
+            "search",
+            "--config",
+            str(config_path(demo, DEPT)),
+            "--case",
+            "INQ-LEAVER",
+            "--sender",
+            user,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert search.returncode == 0, search.stderr
+    assert any(r["body"] == "clearing my desk" for r in json.loads(search.stdout))

@@ -12,7 +12,8 @@ from rich.console import Console
 from govmatrix.archive import config as archive_config
 
 app = typer.Typer(
-    help="The compliance archive: serve, verify, export, verify-export.", no_args_is_help=True
+    help="The compliance archive: serve, verify, search, export, verify-export, flags.",
+    no_args_is_help=True,
 )
 out = Console()
 err = Console(stderr=True)
@@ -203,4 +204,58 @@ def flags(
             row["room_id"] or "—",
             row["detail"],
         )
+    out.print(table)
+
+
+@app.command("search")
+def search_cmd(
+    config: ConfigOpt,
+    case: Annotated[str, typer.Option("--case", help="FOI request or inquiry reference.")],
+    terms: Annotated[str | None, typer.Option(help="Words that must all appear.")] = None,
+    sender: Annotated[str | None, typer.Option(help="Only this sender.")] = None,
+    room: Annotated[str | None, typer.Option(help="Only this room.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    officer: Annotated[str, typer.Option(help="Who searches (recorded).")] = "records-officer",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+) -> None:
+    """Search one case on the archive's host, as the API does: a term or a sender is
+    required, and the search is written to the access audit log."""
+    import json
+
+    from rich.table import Table
+
+    from govmatrix.archive.store import SearchQuery, Store, audit, search
+
+    cfg = archive_config.load(config)
+    store = Store(cfg.database)
+    query = {"terms": terms, "sender": sender, "room": room}
+    if not (terms or "").strip() and not sender:
+        audit(store, officer, case, query, "refused: no term and no sender (browsing)", 0)
+        err.print("[bold red]error:[/] a search needs --terms or --sender (browsing is refused)")
+        raise typer.Exit(2)
+    rows = search(store, SearchQuery(terms, sender, room, None, None, 0, limit))
+    audit(store, officer, case, query, "answered", len(rows))
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {k: v for k, v in r.items() if k != "event"} | {"event": r["event"]}
+                    for r in rows
+                ],
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    table = Table(title=f"case {case}: {len(rows)} results")
+    for column in ("seq", "when (UTC)", "sender", "room", "text"):
+        table.add_column(column, overflow="fold")
+    import datetime as dt
+
+    for r in rows:
+        when = dt.datetime.fromtimestamp(r["origin_server_ts"] / 1000, dt.UTC)
+        text = "[encrypted]" if r["encrypted"] else (r["body"] or f"[{r['type']}]")
+        if r["redacted_by"]:
+            text += "  (deleted by sender later)"
+        table.add_row(str(r["seq"]), f"{when:%Y-%m-%d %H:%M:%S}", r["sender"], r["room_id"], text)
     out.print(table)

@@ -7,8 +7,9 @@ Each rule looks at newly archived events and the archive's own history, and rais
 - history visibility narrowed to hide history from new members;
 - one user leaving many rooms within a window;
 - an unusually large export (raised by `archive export`).
-Deactivations carried out by the identity sync are told apart by their recorded reason
-once the identity feature lands; deactivation is not a room event, so it has no rule yet.
+- an account deactivated while it was active recently (checked by the service, which asks
+  the homeserver whether a user who left rooms was deactivated). Deactivations with a
+  recorded reason (the identity sync's "left the directory") are not flagged.
 """
 
 from __future__ import annotations
@@ -177,3 +178,45 @@ def listing(conn: psycopg.Connection[Any], after: int, limit: int) -> list[dict[
     ).fetchall()
     keys = ("id", "rule", "user_id", "room_id", "event_ids", "detail", "raised_at")
     return [dict(zip(keys, row, strict=True)) | {"raised_at": row[6].isoformat()} for row in rows]
+
+
+def self_leavers(events: list[dict[str, Any]], server_name: str) -> set[str]:
+    """Local users who left a room themselves in these events (deactivation does this)."""
+    return {
+        e["sender"]
+        for e in events
+        if e.get("type") == "m.room.member"
+        and e.get("state_key") == e.get("sender")
+        and (e.get("content") or {}).get("membership") == "leave"
+        and str(e.get("sender", "")).endswith(":" + server_name)
+    }
+
+
+def deactivation_flag(conn: psycopg.Connection[Any], user: str, cfg: Flags) -> Flag | None:
+    """For a user the homeserver reports deactivated: flag recent activity, unless a reason
+    was recorded or the user was flagged already."""
+    if conn.execute(
+        "SELECT 1 FROM archive_deactivation_reasons WHERE user_id = %s", (user,)
+    ).fetchone():
+        return None
+    if conn.execute(
+        "SELECT 1 FROM archive_flags WHERE rule = 'deactivated_while_active' AND user_id = %s",
+        (user,),
+    ).fetchone():
+        return None
+    recent = _count(
+        conn,
+        "SELECT count(*) FROM archive_events WHERE sender = %s AND type = 'm.room.message'"
+        " AND origin_server_ts > (extract(epoch from now()) * 1000)::bigint - %s",
+        (user, cfg.deactivation_recent_activity_s * 1000),
+    )
+    if recent == 0:
+        return None
+    return Flag(
+        "deactivated_while_active",
+        user,
+        None,
+        (),
+        f"account deactivated with {recent} messages in the last "
+        f"{cfg.deactivation_recent_activity_s // 86400} days and no recorded reason",
+    )

@@ -90,6 +90,15 @@ CREATE INDEX IF NOT EXISTS archive_flags_rule_user ON archive_flags (rule, user_
 CREATE INDEX IF NOT EXISTS archive_events_redacts ON archive_events (redacts)
     WHERE redacts IS NOT NULL;
 
+-- Why an account was deactivated, when a trusted process says so (the identity sync
+-- records "left the directory"); such deactivations are not flagged as suspicious.
+CREATE TABLE IF NOT EXISTS archive_deactivation_reasons (
+    user_id     text NOT NULL,
+    reason      text NOT NULL,
+    recorded_by text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Every archive table, present and future, refuses change.
 DO $$
 DECLARE t text;

@@ -147,9 +147,22 @@ class Archive:
             for mxc in media.media_urls(event):
                 self.archive_media(event["event_id"], mxc)
         if new:
-            for flag in self.store.raise_flags(new, self.config.flags):
+            raised = self.store.raise_flags(new, self.config.flags)
+            for user in flag_rules.self_leavers(new, self.config.server_name):
+                if self.deactivated(user):
+                    raised += self.store.flag_deactivation(user, self.config.flags)
+            for flag in raised:
                 log.warning("flag %s: %s %s", flag.rule, flag.user_id, flag.detail)
         return len(new)
+
+    def deactivated(self, user: str) -> bool:
+        try:
+            return bool(
+                self._admin_get(f"/_synapse/admin/v2/users/{quote(user)}").get("deactivated")
+            )
+        except httpx.HTTPError as exc:
+            log.error("cannot ask the homeserver whether %s is deactivated: %s", user, exc)
+            return False
 
     def archive_media(self, event_id: str, mxc: str) -> None:
         try:

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from govmatrix.archive import chain
 from govmatrix.archive.config import Database, Flags
-from govmatrix.archive.flags import Flag, evaluate, record
+from govmatrix.archive.flags import Flag, deactivation_flag, evaluate, record
 
 INSERT_EVENT = (
     "INSERT INTO archive_events (seq, event_id, room_id, sender, type, state_key,"
@@ -190,6 +190,14 @@ class Store:
             if raised:
                 record(self.conn, raised)
             return raised
+
+    def flag_deactivation(self, user: str, cfg: Flags) -> list[Flag]:
+        with self._lock, self.conn.transaction():
+            flag = deactivation_flag(self.conn, user, cfg)
+            if flag is None:
+                return []
+            record(self.conn, [flag])
+            return [flag]
 
     def last_checkpoint_seq(self) -> int:
         with self._lock:
