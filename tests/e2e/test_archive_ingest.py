@@ -170,3 +170,40 @@ def test_redacted_while_archive_down_is_recovered(demo: Demo) -> None:
     body, recovered = _archived(demo, dept, event_id, redaction, timeout=180)
     assert body == text, "the archive kept the pruned event, not the original"
     assert recovered, "expected Synapse to resend the event pruned, and the archive to recover it"
+
+
+def test_encrypted_events_are_kept_as_ciphertext_and_counted(demo: Demo) -> None:
+    dept = "hm-treasury"
+    _, token = demo.fresh_user(dept, "cipher")
+    ciphertext = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": uuid.uuid4().hex * 4,
+        "sender_key": "k" * 43,
+        "session_id": "s" * 43,
+        "device_id": "DEVICE",
+    }
+    with demo.http(dept) as http:
+        room = http.post("/_matrix/client/v3/createRoom", headers=_auth(token), json={}).json()[
+            "room_id"
+        ]
+        event_id = http.put(
+            f"/_matrix/client/v3/rooms/{quote(room)}/send/m.room.encrypted/{uuid.uuid4().hex}",
+            headers=_auth(token),
+            json=ciphertext,
+        ).json()["event_id"]
+    deadline = time.monotonic() + 60
+    with superuser(demo, dept) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT encrypted, event->'content' FROM archive_events WHERE event_id = %s",
+                (event_id,),
+            ).fetchone()
+            if row:
+                break
+            time.sleep(0.5)
+    assert row is not None, "the encrypted event never reached the archive"
+    assert row[0] is True and row[1] == ciphertext
+    result = verify(config_path(demo, dept))
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "events are encrypted" in text and " 0 events are encrypted" not in text

@@ -60,7 +60,8 @@ def verify(
     summary = (
         f"{report.events} events, {report.checkpoints} checkpoints in the database, "
         f"{report.log_entries} in the outside log, head seq {report.head_seq}, "
-        f"{report.access_entries} access-log entries"
+        f"{report.access_entries} access-log entries; {report.encrypted} events are encrypted "
+        "(kept as ciphertext, not searchable)"
     )
     if report.ok:
         out.print(f"[green]✓[/] archive intact: {summary}", highlight=False)

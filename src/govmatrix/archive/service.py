@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from govmatrix.archive import checkpoints, media
 from govmatrix.archive import flags as flag_rules
 from govmatrix.archive.config import ArchiveConfig
-from govmatrix.archive.store import SearchQuery, Store, audit, media_info, search
+from govmatrix.archive.store import Attachment, SearchQuery, Store, audit, media_info, search
 
 log = logging.getLogger("govmatrix.archive")
 
@@ -142,10 +142,15 @@ class Archive:
                     event = original
                     recovered.add(event["event_id"])
             ready.append(event)
-        new = self.store.ingest(txn_id, ready, recovered)
-        for event in new:
-            for mxc in media.media_urls(event):
-                self.archive_media(event["event_id"], mxc)
+        # Media first, outside the database transaction: if the homeserver cannot hand it
+        # over now, the whole transaction fails and Synapse resends it, so nothing is lost.
+        attachments = [
+            self.fetch_media(e["event_id"], mxc)
+            for e in ready
+            if not self.store.has_event(e["event_id"])
+            for mxc in media.media_urls(e)
+        ]
+        new = self.store.ingest(txn_id, ready, recovered, attachments)
         if new:
             raised = self.store.raise_flags(new, self.config.flags)
             for user in flag_rules.self_leavers(new, self.config.server_name):
@@ -164,14 +169,15 @@ class Archive:
             log.error("cannot ask the homeserver whether %s is deactivated: %s", user, exc)
             return False
 
-    def archive_media(self, event_id: str, mxc: str) -> None:
+    def fetch_media(self, event_id: str, mxc: str) -> Attachment:
+        """Download and store one file; a 404 is recorded (the homeserver no longer has it),
+        any other failure propagates so the transaction is retried."""
         try:
             data, content_type = media.fetch(self.homeserver, self.as_token, mxc)
         except media.MissingMedia as exc:
-            self.store.add_media(event_id, mxc, None, 0, None, str(exc))
-            return
+            return Attachment(event_id, mxc, None, 0, None, str(exc))
         digest = media.store(self.config.media_dir, data)
-        self.store.add_media(event_id, mxc, digest, len(data), content_type, None)
+        return Attachment(event_id, mxc, digest, len(data), content_type, None)
 
     # --- checkpoints ----------------------------------------------------------------------
 

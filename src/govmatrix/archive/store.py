@@ -68,6 +68,31 @@ def connect(db: Database) -> psycopg.Connection[Any]:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    event_id: str
+    mxc: str
+    sha256: str | None  # None: the homeserver no longer had it (error says why)
+    size: int
+    content_type: str | None
+    error: str | None
+
+
+def _insert_attachments(conn: psycopg.Connection[Any], attachments: list[Attachment]) -> None:
+    for a in attachments:
+        if a.sha256 is not None:
+            conn.execute(
+                "INSERT INTO archive_media (sha256, size, content_type) VALUES (%s, %s, %s)"
+                " ON CONFLICT (sha256) DO NOTHING",
+                (a.sha256, a.size, a.content_type),
+            )
+        conn.execute(
+            "INSERT INTO archive_event_media (event_id, mxc, sha256, error)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (a.event_id, a.mxc, a.sha256, a.error),
+        )
+
+
+@dataclass(frozen=True)
 class Head:
     seq: int
     hash: bytes
@@ -110,9 +135,14 @@ class Store:
         return Head(row[0], bytes(row[1])) if row else Head(0, chain.GENESIS)
 
     def ingest(
-        self, txn_id: str, events: list[dict[str, Any]], recovered: set[str]
+        self,
+        txn_id: str,
+        events: list[dict[str, Any]],
+        recovered: set[str],
+        attachments: list[Attachment] | None = None,
     ) -> list[dict[str, Any]]:
-        """Append the transaction's new events to the chain, once. Returns the new ones."""
+        """Append the transaction's new events (and their media links) to the chain, in one
+        database transaction, once. Returns the events that were new."""
         with self._lock:
             conn = self.conn
             try:
@@ -168,6 +198,7 @@ class Store:
                                 INSERT_EVENT,
                                 rows,
                             )
+                    _insert_attachments(conn, attachments or [])
                     conn.execute(
                         "INSERT INTO archive_transactions (txn_id, events) VALUES (%s, %s)",
                         (txn_id, len(rows)),
@@ -212,28 +243,6 @@ class Store:
                 " statement, signature) VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (head_seq) DO NOTHING",
                 (head.seq, head.hash, signed_at, key_id, text, sig),
-            )
-
-    def add_media(
-        self,
-        event_id: str,
-        mxc: str,
-        sha256: str | None,
-        size: int,
-        content_type: str | None,
-        error: str | None,
-    ) -> None:
-        with self._lock, self.conn.transaction():
-            if sha256 is not None:
-                self.conn.execute(
-                    "INSERT INTO archive_media (sha256, size, content_type) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (sha256) DO NOTHING",
-                    (sha256, size, content_type),
-                )
-            self.conn.execute(
-                "INSERT INTO archive_event_media (event_id, mxc, sha256, error)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (event_id, mxc, sha256, error),
             )
 
     def has_event(self, event_id: str) -> bool:

@@ -22,6 +22,7 @@ class Report:
     checkpoints: int = 0
     log_entries: int = 0
     access_entries: int = 0
+    encrypted: int = 0  # ciphertext the archive cannot read: the visible gap
     head_seq: int = 0
     problems: list[str] = field(default_factory=list)
     first_bad: str | None = None
@@ -43,8 +44,12 @@ def verify(conn: psycopg.Connection[Any], public: Ed25519PublicKey, log_path: st
     prev = chain.GENESIS
     with conn.cursor(name="archive_verify") as cur:
         cur.itersize = 2000
-        cur.execute("SELECT seq, event_id, event, prev_hash, hash FROM archive_events ORDER BY seq")
-        for seq, event_id, event, prev_hash, stored in cur:
+        cur.execute(
+            "SELECT seq, event_id, event, prev_hash, hash, encrypted FROM archive_events"
+            " ORDER BY seq"
+        )
+        for seq, event_id, event, prev_hash, stored, encrypted in cur:
+            report.encrypted += bool(encrypted)
             where = f"row seq={seq} event_id={event_id}"
             if seq != expected_seq:
                 report.bad(f"row seq={expected_seq}", f"missing: the chain jumps to seq {seq}")
