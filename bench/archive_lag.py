@@ -23,12 +23,9 @@ from urllib.parse import quote
 import httpx
 import psycopg
 
+from _stats import pct
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -28,16 +28,13 @@ from urllib.parse import quote
 
 import httpx
 
+from _stats import pct
+
 REPO = Path(__file__).resolve().parents[1]
 # Without a filter, /sync returns at most 10 timeline events per room and skips the rest.
 SYNC_FILTER = json.dumps(
     {"room": {"timeline": {"limit": 1000}, "state": {"lazy_load_members": True}}}
 )
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def timeline(sync: dict[str, Any], room: str) -> list[dict[str, Any]]:

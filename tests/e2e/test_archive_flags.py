@@ -21,6 +21,23 @@ pytestmark = pytest.mark.e2e
 DEPT = "cabinet-office"
 
 
+def flags_cli(demo: Demo) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "govmatrix.cli",
+            "archive",
+            "flags",
+            "--config",
+            str(config_path(demo, DEPT)),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_bulk_deletion_and_hidden_history_are_flagged(demo: Demo) -> None:
     threshold = config(demo, DEPT)["flags"]["bulk_redactions"]
     user, token = demo.fresh_user(DEPT, "shredder")
@@ -78,20 +95,7 @@ def test_bulk_deletion_and_hidden_history_are_flagged(demo: Demo) -> None:
     assert rules.count("deleted_soon_after_sending") == threshold, rules
     assert rules.count("bulk_redactions") == 1, rules
     assert rules.count("history_hidden") == 1, rules
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "govmatrix.cli",
-            "archive",
-            "flags",
-            "--config",
-            str(config_path(demo, DEPT)),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    cli = flags_cli(demo)
     assert cli.returncode == 0, cli.stderr
     assert sum(1 for f in json.loads(cli.stdout) if f["user_id"] == user) == len(mine)
 
@@ -131,20 +135,7 @@ def test_deactivation_of_an_active_account_is_flagged(demo: Demo) -> None:
     deadline = time.monotonic() + 60
     found: list[dict[str, object]] = []
     while time.monotonic() < deadline and not found:
-        cli = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "govmatrix.cli",
-                "archive",
-                "flags",
-                "--config",
-                str(config_path(demo, DEPT)),
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-        )
+        cli = flags_cli(demo)
         found = [
             f
             for f in json.loads(cli.stdout)

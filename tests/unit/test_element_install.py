@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from govmatrix.demo import element
+from govmatrix.hashing import sha256_file
 from tests.fixtures.element_bundle import FIXTURE_MARKER, make_bundle
 
 pytestmark = pytest.mark.unit
@@ -21,7 +22,7 @@ def test_install_from_mirror_records_unverified_hash(tmp_path: Path) -> None:
     result = element.install(VERSION, dest, str(mirror))
     assert result.status == "installed"
     assert result.verified is False, "a mirror import must never be marked verified"
-    assert result.sha256 == element._sha256(bundle)
+    assert result.sha256 == sha256_file(bundle)
     assert FIXTURE_MARKER in (dest / "index.html").read_text()
     record = json.loads((dest / ".govmatrix-artifact.json").read_text())
     assert record["sha256"] == result.sha256 and record["source"] == f"mirror:{mirror}"
@@ -40,7 +41,7 @@ def test_pinned_hash_mismatch_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
 def test_pinned_hash_match_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mirror = tmp_path / "mirror"
     bundle = make_bundle(mirror, VERSION)
-    monkeypatch.setitem(element.PINNED_SHA256, VERSION, element._sha256(bundle))
+    monkeypatch.setitem(element.PINNED_SHA256, VERSION, sha256_file(bundle))
     assert element.install(VERSION, tmp_path / "element", str(mirror)).verified is True
 
 

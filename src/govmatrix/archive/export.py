@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import html
 import json
 import shutil
@@ -29,16 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from govmatrix.archive import chain, media
 from govmatrix.archive.config import ArchiveConfig
+from govmatrix.hashing import sha256_file
 
 FORMAT = "govmatrix.archive.export.v1"
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def public_key_b64(key: Ed25519PublicKey) -> str:
@@ -117,7 +109,7 @@ def write_bundle(
             shutil.copyfile(media.path_for(config.media_dir, sha), out / "media" / sha)
     (out / "transcript.html").write_text(_transcript(case, config.server_name, rows, media_for))
     files = {
-        str(path.relative_to(out)): _sha256_file(path)
+        str(path.relative_to(out)): sha256_file(path)
         for path in sorted(out.rglob("*"))
         if path.is_file()
     }
@@ -175,7 +167,7 @@ def verify_bundle(bundle: Path, pinned_public_key: str | None = None) -> ExportC
         path = bundle / name
         if not path.is_file():
             check.problems.append(f"{name}: missing")
-        elif _sha256_file(path) != manifest["files"][name]:
+        elif sha256_file(path) != manifest["files"][name]:
             check.problems.append(f"{name}: SHA-256 differs from the manifest (modified)")
     proof = json.loads((bundle / "chain-proof.json").read_text())
     events = [json.loads(line) for line in (bundle / "events.jsonl").read_text().splitlines()]

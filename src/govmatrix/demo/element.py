@@ -9,7 +9,6 @@ invent a hash.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
+
+from govmatrix.hashing import sha256_file
 
 # Sites with an internal copy of the release host set GOVMATRIX_ELEMENT_UPSTREAM to it.
 RELEASE_URL = os.environ.get(
@@ -44,14 +45,6 @@ class ElementInstall:
 
 def tarball_name(version: str) -> str:
     return f"element-v{version}.tar.gz"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _find_in_mirror(mirror: str, version: str, scratch: Path) -> Path | None:
@@ -130,7 +123,7 @@ def install(version: str, dest: Path, mirror: str | None) -> ElementInstall:
                 f"carries on without it; put {tarball_name(version)} in a directory and pass "
                 "--artifacts DIR to install it.",
             )
-        digest = _sha256(tarball)
+        digest = sha256_file(tarball)
         pinned = PINNED_SHA256.get(version)
         if pinned is not None and pinned != digest:
             raise ValueError(

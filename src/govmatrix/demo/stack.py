@@ -312,8 +312,7 @@ class DemoStack:
             for dept in self.estate.departments:
                 self._wait_client(dept)
             done()
-            if self.supervisor.start("scheduler"):
-                report.started.append("scheduler")
+            self._ensure_running("scheduler", False, report)
             from govmatrix.demo.seed import ensure_admins
 
             ensure_admins(self)
@@ -438,54 +437,37 @@ class DemoStack:
             log_dir.mkdir(parents=True, exist_ok=True)
             log_dir.chmod(0o700)
             name = f"archive-{dept.id}"
-            if self.supervisor.start(name):
-                report.started.append(name)
-            elif "archive" in changed[dept.id]:
-                self.supervisor.restart(name)
-                report.restarted.append(name)
-            url = f"http://{t.archive_address}:{t.archive_port}/healthz"
-
-            def healthy(url: str = url, name: str = name) -> bool:
-                if self.supervisor.state(name) == "FATAL":
-                    raise DemoError(
-                        f"{name} is not running; last log lines:\n{self.supervisor.tail(name)}"
-                    )
-                return httpx.get(url, timeout=2).status_code == 200
-
-            wait_for(healthy, f"{name} health", 60)
+            self._ensure_running(name, "archive" in changed[dept.id], report)
+            self._wait_http(name, f"http://{t.archive_address}:{t.archive_port}/healthz", 60)
 
     def _start_synapses(self, report: UpReport, changed: dict[str, set[str]]) -> None:
         for dept in self.estate.departments:
             sizing = PROFILES[dept.synapse.profile]
-            if sizing.uses_workers and self.supervisor.start(f"redis-{dept.id}"):
-                report.started.append(f"redis-{dept.id}")
-            name = f"synapse-{dept.id}"
-            if self.supervisor.start(name):
-                report.started.append(name)
-            elif "synapse" in changed[dept.id]:
-                self.supervisor.restart(name)
-                report.restarted.append(name)
+            if sizing.uses_workers:
+                self._ensure_running(f"redis-{dept.id}", False, report)
+            self._ensure_running(f"synapse-{dept.id}", "synapse" in changed[dept.id], report)
         for dept in self.estate.departments:
             self._wait_synapse(dept)
             for worker in PROFILES[dept.synapse.profile].workers:
-                name = f"synapse-{dept.id}-{worker.name}"
-                if self.supervisor.start(name):
-                    report.started.append(name)
-                elif "synapse" in changed[dept.id]:
-                    self.supervisor.restart(name)  # workers read homeserver.yaml too
-                    report.restarted.append(name)
+                # Workers read homeserver.yaml too: they restart with their main process.
+                self._ensure_running(
+                    f"synapse-{dept.id}-{worker.name}", "synapse" in changed[dept.id], report
+                )
 
     def _wait_synapse(self, dept: Department, timeout: float = 180) -> None:
         t = self.target(dept)
         url = f"http://{t.synapse_address}:{t.synapse_port}/health"
-        name = f"synapse-{dept.id}"
+        self._wait_http(f"synapse-{dept.id}", url, timeout)
+
+    def _wait_http(self, name: str, url: str, timeout: float) -> None:
+        """Wait until program `name` answers 200 on `url`; on failure show its log tail."""
 
         def healthy() -> bool:
             if self.supervisor.state(name) == "FATAL":  # BACKOFF: supervisord is retrying
                 raise DemoError(
                     f"{name} is not running; last log lines:\n{self.supervisor.tail(name)}"
                 )
-            return httpx.get(url, timeout=2).text == "OK"
+            return httpx.get(url, timeout=2).status_code == 200
 
         try:
             wait_for(healthy, f"{name} health", timeout)
@@ -493,6 +475,14 @@ class DemoStack:
             if "last log lines" in str(exc):
                 raise
             raise DemoError(f"{exc}\n{name} log tail:\n{self.supervisor.tail(name)}") from None
+
+    def _ensure_running(self, name: str, restart: bool, report: UpReport) -> None:
+        """Start `name` if it is not running; restart it if its configuration changed."""
+        if self.supervisor.start(name):
+            report.started.append(name)
+        elif restart:
+            self.supervisor.restart(name)
+            report.restarted.append(name)
 
     def _wait_client(self, dept: Department, timeout: float = 30) -> None:
         from govmatrix.demo.matrix import Homeserver
