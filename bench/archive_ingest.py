@@ -28,7 +28,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from govmatrix.archive.checkpoints import read_log  # noqa: E402
 from govmatrix.archive.store import migrate  # noqa: E402
+from govmatrix.demo.system import wait_for  # noqa: E402
 from govmatrix.secretgen import ed25519_pem, token  # noqa: E402
 
 PG = Path("/usr/lib/postgresql/15/bin")
@@ -117,21 +119,16 @@ def main() -> None:
     try:
         import psycopg
 
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                admin = psycopg.connect(
-                    host=str(sock_dir),
-                    port=port,
-                    user="postgres",
-                    dbname="postgres",
-                    autocommit=True,
-                )
-                break
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        def pg_up() -> bool:
+            psycopg.connect(
+                host=str(sock_dir), port=port, user="postgres", dbname="postgres"
+            ).close()
+            return True
+
+        wait_for(pg_up, "the scratch PostgreSQL", 30, interval=0.2)
+        admin = psycopg.connect(
+            host=str(sock_dir), port=port, user="postgres", dbname="postgres", autocommit=True
+        )
         password = token()
         with admin:
             admin.execute("CREATE ROLE archive_owner NOLOGIN")
@@ -197,16 +194,12 @@ def main() -> None:
         )
         url = f"http://127.0.0.1:{archive_port}"
         with httpx.Client(base_url=url, timeout=60) as http:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("archive did not start")
-                time.sleep(0.2)
+            wait_for(
+                lambda: http.get("/healthz").status_code == 200,
+                "the archive service",
+                30,
+                interval=0.2,
+            )
             rooms = [f"!room{r}:bench.gov.test" for r in range(20)]
             txns = args.events // args.per_txn
             latencies = []
@@ -232,7 +225,16 @@ def main() -> None:
                     json={"events": []},
                     headers={"Authorization": f"Bearer {hs_token}"},
                 ).raise_for_status()
-        time.sleep(6)  # one checkpoint interval, so verify also checks a signature of the head
+        # Verify once the outside log holds a signature of the head, so it is checked too.
+        head = txns * args.per_txn
+        wait_for(
+            lambda: any(
+                json.loads(e["statement"])["head_seq"] == head
+                for e in read_log(tmp / "log" / "checkpoints.jsonl")
+            ),
+            "a checkpoint of the head",
+            60,
+        )
         verify = subprocess.run(
             [sys.executable, "-m", "govmatrix.cli", "archive", "verify", "-c", str(config_file)],
             capture_output=True,

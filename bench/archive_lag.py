@@ -12,8 +12,6 @@ import argparse
 import asyncio
 import json
 import ssl
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,30 +21,13 @@ from urllib.parse import quote
 import httpx
 import psycopg
 
-from _stats import pct
+from _common import demo_status, pct
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    status = json.loads(
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "govmatrix.cli",
-                "demo",
-                "status",
-                "--json",
-                "--estate",
-                str(args.estate),
-                "--root",
-                str(args.root),
-            ],
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
+    status = demo_status(args.estate, args.root)
     dept = next(d for d in status["departments"] if d["id"] == args.department)
     admin = next(u for u in dept["users"] if u["admin"])["access_token"]
     ctx = ssl.create_default_context(cafile=str(Path(status["root"]) / "pki" / "ca.crt"))

@@ -18,8 +18,6 @@ import asyncio
 import json
 import ssl
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
-from _stats import pct
+from _common import demo_status, pct
 
 REPO = Path(__file__).resolve().parents[1]
 # Without a filter, /sync returns at most 10 timeline events per room and skips the rest.
@@ -40,30 +38,6 @@ SYNC_FILTER = json.dumps(
 def timeline(sync: dict[str, Any], room: str) -> list[dict[str, Any]]:
     rooms = sync.get("rooms", {}).get("join", {})
     return list(rooms.get(room, {}).get("timeline", {}).get("events", []))
-
-
-def status(estate: Path, root: Path) -> dict[str, Any]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "govmatrix.cli",
-            "demo",
-            "status",
-            "--json",
-            "--estate",
-            str(estate),
-            "--root",
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    data = json.loads(proc.stdout or "{}")
-    if not data.get("running"):
-        raise SystemExit("the demo is not running: start it with 'govmatrix demo up'")
-    return data
 
 
 class Side:
@@ -238,7 +212,7 @@ async def delivery(
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    data = status(args.estate, args.root)
+    data = demo_status(args.estate, args.root)
     ctx = ssl.create_default_context(cafile=str(Path(data["root"]) / "pki" / "ca.crt"))
     depts = {d["id"]: d for d in data["departments"]}
     a, b = Side(depts[args.a], ctx, "alice"), Side(depts[args.b], ctx, "bob")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -12,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from govmatrix.demo.pictures import png
+from govmatrix.demo.system import wait_for
 from tests.e2e.archive_helpers import config_path, superuser
 from tests.e2e.conftest import Demo
 
@@ -61,18 +61,18 @@ def bundle(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Path:
                 headers=auth,
             ).json()["event_id"]
         )
-    deadline = time.monotonic() + 60
     with superuser(demo, DEPT) as conn:
-        while time.monotonic() < deadline:
+
+        def archived() -> bool:
             have = conn.execute(
                 "SELECT count(*) FROM archive_events WHERE event_id = ANY(%s)", (sent,)
             ).fetchone()[0]
             media = conn.execute(
                 "SELECT count(*) FROM archive_event_media WHERE event_id = ANY(%s)", (sent,)
             ).fetchone()[0]
-            if have == 4 and media == 1:
-                break
-            time.sleep(1)
+            return bool(have == 4 and media == 1)
+
+        wait_for(archived, "the four events and the image to reach the archive", 60)
     out = tmp_path_factory.mktemp("exports") / "FOI-2026-0042"
     result = archive_cli(
         "export",

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from govmatrix.demo.system import wait_for
 from tests.e2e.archive_helpers import config, config_path
 from tests.e2e.conftest import Demo
 
@@ -103,16 +104,18 @@ def test_bulk_deletion_and_hidden_history_are_flagged(demo: Demo) -> None:
 def _wait_archived(demo: Demo, user: str) -> None:
     from tests.e2e.archive_helpers import superuser
 
-    deadline = time.monotonic() + 30
     with superuser(demo, DEPT) as conn:
-        while time.monotonic() < deadline:
-            if conn.execute(
-                "SELECT 1 FROM archive_events WHERE sender = %s AND type = 'm.room.message'",
-                (user,),
-            ).fetchone():
-                return
-            time.sleep(0.5)
-    raise AssertionError(f"no message of {user} reached the archive")
+        wait_for(
+            lambda: (
+                conn.execute(
+                    "SELECT 1 FROM archive_events WHERE sender = %s AND type = 'm.room.message'",
+                    (user,),
+                ).fetchone()
+                is not None
+            ),
+            f"a message of {user} to reach the archive",
+            30,
+        )
 
 
 def test_deactivation_of_an_active_account_is_flagged(demo: Demo) -> None:

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 import yaml
 
+from govmatrix.demo.system import wait_for
 from tests.e2e.archive_helpers import PG_BIN, config, config_path, superuser, verify
 from tests.e2e.clients import client
 from tests.e2e.conftest import Demo, run
@@ -37,14 +38,14 @@ def copy(demo: Demo, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     run(traffic())
     cfg = config(demo, DEPT)
     log = Path(cfg["checkpoint_log"])
-    deadline = time.monotonic() + 60  # let the archive receive them and sign a checkpoint
     with superuser(demo, DEPT) as conn:
-        while time.monotonic() < deadline:
+
+        def head_signed() -> bool:
             head = conn.execute("SELECT max(seq) FROM archive_events").fetchone()[0]
             signed = conn.execute("SELECT max(head_seq) FROM archive_checkpoints").fetchone()[0]
-            if head and signed == head:
-                break
-            time.sleep(1)
+            return bool(head) and signed == head
+
+        wait_for(head_signed, "the archive to receive the events and sign its head", 60)
     name = f"archive_copy_{int(time.time() * 1000)}"
     socket = Path(demo.status["root"]) / DEPT / "pgsocket"
     with superuser(demo, DEPT, "postgres") as conn:

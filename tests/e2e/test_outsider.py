@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +20,7 @@ import yaml
 
 from govmatrix import pki
 from govmatrix.demo import hosts
+from govmatrix.demo.system import wait_for
 from govmatrix.estate.pki_plan import CertificatePlan
 from govmatrix.secretgen import signing_key, token
 from tests.e2e.conftest import ROOT, Demo
@@ -94,16 +94,12 @@ def outsider(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         cwd=base,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://{ADDRESS}:8008/health", timeout=2).text == "OK":
-                    break
-            except httpx.HTTPError:
-                pass
+
+        def healthy() -> bool:
             assert proc.poll() is None, (base / "synapse.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "outsider Synapse did not start"
-            time.sleep(0.5)
+            return httpx.get(f"http://{ADDRESS}:8008/health", timeout=2).text == "OK"
+
+        wait_for(healthy, "the outsider Synapse to start", 120)
         client = httpx.Client(base_url=f"http://{ADDRESS}:8008", timeout=30)
         nonce = client.get("/_synapse/admin/v1/register").json()["nonce"]
         password = token()

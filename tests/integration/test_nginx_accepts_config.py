@@ -8,13 +8,13 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from govmatrix import pki
+from govmatrix.demo.system import wait_for
 from govmatrix.estate import Estate
 from govmatrix.estate.federation import build
 from govmatrix.estate.pki_plan import plan
@@ -93,16 +93,15 @@ def test_nginx_t_accepts_sites(
     assert "test is successful" in proc.stderr
 
 
-def _wait_for_port(host: str, port: int, deadline: float) -> None:
+def _wait_for_port(host: str, port: int, timeout: float) -> None:
     import socket
 
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         with socket.socket() as sock:
             sock.settimeout(0.2)
-            if sock.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {host}:{port}")
+            return sock.connect_ex((host, port)) == 0
+
+    wait_for(listening, f"something listening on {host}:{port}", timeout, interval=0.05)
 
 
 @pytest.fixture
@@ -127,7 +126,7 @@ def test_nginx_serves_demo_sites(demo_estate: Estate, served_root: Path) -> None
         dept = demo_estate.department("home-office")
         target = targets[dept.id]
         ip = target.public_address
-        _wait_for_port(ip, target.client_port, time.monotonic() + 10)
+        _wait_for_port(ip, target.client_port, 10)
         context = ssl.create_default_context(cafile=str(served_root / "pki" / "ca.crt"))
         with httpx.Client(verify=context, timeout=5) as client:
 
