@@ -302,6 +302,12 @@ class Department(Sections):
     server_name: ServerName
     target: Literal["onprem", "kubernetes", "demo"]
     federation: Federation = Federation()
+    address_blocks: list[Cidr] = Field(
+        default_factory=list,
+        description="Private networks the department's federation endpoint is reached on "
+        "(on-prem racks). Synapse refuses private addresses by default; peers that allow "
+        "this department may reach these blocks, and nothing else private.",
+    )
 
     @property
     def brand(self) -> str:

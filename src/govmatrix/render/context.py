@@ -30,6 +30,9 @@ class Context:
     ca_files: tuple[str, ...]
     host: str  # server name without port: the TLS and nginx server_name
     user_regex: str  # every local user: the archive's non-exclusive namespace
+    # Private addresses Synapse may reach: the target's own plus the address blocks of the
+    # peers and partners this department federates with.
+    federation_ip_whitelist: tuple[str, ...]
 
     @property
     def public_baseurl(self) -> str:
@@ -70,4 +73,17 @@ def make_context(
         ca_files=(paths.ca_cert, *partner_cas),
         host=_host(department.server_name),
         user_regex=f"@.*:{re.escape(department.server_name)}",
+        federation_ip_whitelist=_ip_whitelist(estate, target, federation),
     )
+
+
+def _ip_whitelist(
+    estate: Estate, target: Target, federation: DepartmentFederation
+) -> tuple[str, ...]:
+    blocks: list[str] = list(target.federation_ip_whitelist)
+    for peer in federation.peers:
+        blocks += estate.department(peer).address_blocks
+    for partner_id in federation.partners:
+        if (partner := estate.partner(partner_id)) is not None:
+            blocks += partner.address_blocks
+    return tuple(dict.fromkeys(blocks))

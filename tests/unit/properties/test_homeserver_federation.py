@@ -27,9 +27,21 @@ def test_no_trusted_key_servers_and_certificates_verified() -> None:
         assert ca_list and ca_list[0].endswith("/ca.crt"), f"{item.name}: estate CA not first"
 
 
-def test_loopback_whitelisted_only_in_demo() -> None:
+def test_private_ranges_opened_only_for_peers_address_blocks() -> None:
+    """Synapse refuses private addresses by default; a render opens exactly loopback for the
+    demo plus the address blocks of the peers and partners the department allows."""
+    all_estates = estates()
+    graphs = {name: build(e) for name, e in all_estates.items()}
     for item, config in homeservers():
-        if item.target == "demo":
-            assert config["ip_range_whitelist"] == ["127.0.0.0/8"], item.name
-        else:
-            assert "ip_range_whitelist" not in config, f"{item.name}: opens private ranges"
+        estate = all_estates[item.estate]
+        fed = graphs[item.estate].departments[item.department.id]
+        expected = ["127.0.0.0/8"] if item.target == "demo" else []
+        for peer in fed.peers:
+            expected += [b for b in estate.department(peer).address_blocks if b not in expected]
+        for partner_id in fed.partners:
+            partner = estate.partner(partner_id)
+            assert partner is not None
+            expected += [b for b in partner.address_blocks if b not in expected]
+        assert config.get("ip_range_whitelist", []) == expected, item.name
+        own = set(item.department.address_blocks) - set(expected)
+        assert not own & set(config.get("ip_range_whitelist", [])), f"{item.name}: opens itself"
