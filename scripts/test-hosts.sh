@@ -88,7 +88,13 @@ apt_cache() {
   mkdir -p /var/cache/apt-cacher-ng /var/log/apt-cacher-ng /run/apt-cacher-ng
   chown -R apt-cacher-ng:apt-cacher-ng /var/cache/apt-cacher-ng /var/log/apt-cacher-ng /run/apt-cacher-ng
   # ForeGround=0 daemonises; it serves every interface so the docker bridge reaches it.
-  /usr/sbin/apt-cacher-ng -c /etc/apt-cacher-ng ForeGround=0 \
+  # Our own minimal configuration: Debian's remaps send requests to mirror lists, which
+  # this network cannot reach; plain proxying fetches exactly what the client asked for.
+  local conf="$STATE/acng"
+  mkdir -p "$conf"
+  printf '%s\n' "CacheDir: /var/cache/apt-cacher-ng" "LogDir: /var/log/apt-cacher-ng" \
+    "SupportDir: /usr/lib/apt-cacher-ng" "Port: 3142" "ExThreshold: 4" >"$conf/acng.conf"
+  /usr/sbin/apt-cacher-ng -c "$conf" ForeGround=0 \
     pidfile=/run/apt-cacher-ng/pid SocketPath=/run/apt-cacher-ng/socket
   for _ in $(seq 1 30); do
     ss -ltn | grep -q ':3142 ' && return
@@ -100,21 +106,21 @@ apt_cache() {
 
 wheel_cache() {
   mkdir -p "$WHEELS"
-  local stamp="$WHEELS/.complete-$SYNAPSE_VERSION"
+  local stamp="$WHEELS/.complete-$SYNAPSE_VERSION" pip_log="$STATE/pip-wheel.log"
+  # `pip wheel`, not `pip download`: psycopg2 ships only as source, and the hosts should not
+  # need a compiler. The containers run Debian's Python 3.11, as /usr/bin/python3 here does.
+  local wheel=(/usr/bin/python3 -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$WHEELS")
   if [ ! -f "$stamp" ]; then
-    log "filling the wheel cache $WHEELS (matrix-synapse $SYNAPSE_VERSION and the archive's dependencies)"
-    # The containers run Debian's Python 3.11, as does /usr/bin/python3 here.
-    /usr/bin/python3 -m pip download --quiet --disable-pip-version-check --dest "$WHEELS" \
-      "matrix-synapse[postgres]==$SYNAPSE_VERSION" pip setuptools wheel 2>&1 | grep -v "is ignored" || true
+    log "filling the wheel cache $WHEELS (matrix-synapse $SYNAPSE_VERSION; log: $pip_log)"
+    "${wheel[@]}" "matrix-synapse[postgres]==$SYNAPSE_VERSION" pip setuptools wheel >"$pip_log" 2>&1 \
+      || { tail -20 "$pip_log" >&2; exit 1; }
     touch "$stamp"
   fi
   # The archive service is govmatrix itself: its wheel, built from this checkout, and its
   # dependencies. Rebuilt every run so the containers get the code under test.
   rm -f "$WHEELS"/govmatrix-*.whl
-  "$ROOT/.venv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps \
-    --wheel-dir "$WHEELS" "$ROOT" 2>&1 | grep -v "is ignored" || true
-  /usr/bin/python3 -m pip download --quiet --disable-pip-version-check --dest "$WHEELS" \
-    "$WHEELS"/govmatrix-*.whl 2>&1 | grep -v "is ignored" || true
+  "${wheel[@]}" "$ROOT" >>"$pip_log" 2>&1 || { tail -20 "$pip_log" >&2; exit 1; }
+  rm -f "$WHEELS"/*.tar.gz
   if ! ss -ltn 2>/dev/null | grep -q ":$PYPI_PORT "; then
     log "serving $WHEELS as a PyPI index on :$PYPI_PORT"
     nohup "$ROOT/.venv/bin/pypi-server" run -p "$PYPI_PORT" -i 0.0.0.0 --disable-fallback \

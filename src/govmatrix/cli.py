@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 pki_app = typer.Typer(help="The estate CA and department certificates.", no_args_is_help=True)
 app.add_typer(pki_app, name="pki")
+artifacts_app = typer.Typer(help="The artifact mirror for air-gapped sites.", no_args_is_help=True)
+app.add_typer(artifacts_app, name="artifacts")
 
 
 def _register_subcommands() -> None:
@@ -342,6 +344,28 @@ def migrate(
 
 
 # --- pki --------------------------------------------------------------------------------------
+
+
+@artifacts_app.command("import")
+def artifacts_import(
+    file: Annotated[Path, typer.Argument(help="Release file, e.g. element-v1.12.4.tar.gz.")],
+    mirror: Annotated[Path, typer.Option("--mirror", help="The artifact mirror directory.")],
+) -> None:
+    """Copy a release tarball into the artifact mirror and record its SHA-256 at import."""
+    from govmatrix.artifacts import ArtifactError, import_element
+
+    try:
+        record = import_element(file, mirror)
+    except (ArtifactError, OSError) as exc:
+        _fail(str(exc))
+    state = "verified against the pinned upstream hash" if record.verified else "UNVERIFIED"
+    out.print(f"[green]✓[/] {record.name}: sha256 {record.sha256} ({state})", highlight=False)
+    if not record.verified:
+        out.print(
+            "  No upstream hash is pinned for this release: compare the SHA-256 above with "
+            "the checksum the release publishes before deploying it.",
+            highlight=False,
+        )
 
 
 @pki_app.command("init")

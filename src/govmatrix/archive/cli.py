@@ -40,6 +40,28 @@ def serve(config: ConfigOpt) -> None:
 
 
 @app.command()
+def enroll(
+    config: ConfigOpt,
+    shared_secret_file: Annotated[
+        Path, typer.Option(help="Synapse's registration_shared_secret file.")
+    ],
+    operator_password_file: Annotated[
+        Path, typer.Option(help="Password file of the department's operator admin.")
+    ],
+) -> None:
+    """Create the archive's Matrix user as a server admin, once (deploy step; idempotent).
+    Prints 'enrolled' when it changed something, 'unchanged' otherwise."""
+    from govmatrix.archive.enroll import EnrolError, enrol
+
+    try:
+        result = enrol(archive_config.load(config), shared_secret_file, operator_password_file)
+    except (EnrolError, OSError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"{'enrolled' if result.changed else 'unchanged'}: {result.user_id}", highlight=False)
+
+
+@app.command()
 def verify(
     config: ConfigOpt,
     dsn: Annotated[str | None, typer.Option(help="Connect with this libpq DSN instead.")] = None,

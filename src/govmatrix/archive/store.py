@@ -30,35 +30,39 @@ def schema_sql() -> str:
     return resources.files("govmatrix.archive").joinpath("schema.sql").read_text()
 
 
+# The archive database's roles: a NOLOGIN owner of the tables, and the service's login role.
+ARCHIVE_OWNER_ROLE = "archive_owner"
+ARCHIVE_DB_ROLE = "archive"
+
+
+def migration_sql(owner: str, app_role: str) -> str:
+    """The whole schema migration as one idempotent SQL script, for the database superuser:
+    creates or updates the schema as `owner`, and grants `app_role` SELECT and INSERT only,
+    on every archive table (so a new table can never be left without its grants)."""
+    owner_id = sql.Identifier(owner).as_string(None)
+    app_id = sql.Identifier(app_role).as_string(None)
+    app_literal = sql.Literal(app_role).as_string(None)
+    return (
+        f"SET ROLE {owner_id};\n"
+        f"{schema_sql()}\n"
+        "DO $grants$\n"
+        "DECLARE t text;\n"
+        "BEGIN\n"
+        "  FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public'\n"
+        "           AND tablename LIKE 'archive\\_%' ORDER BY tablename LOOP\n"
+        f"    EXECUTE format('REVOKE ALL ON %I FROM %I', t, {app_literal});\n"
+        f"    EXECUTE format('GRANT SELECT, INSERT ON %I TO %I', t, {app_literal});\n"
+        "  END LOOP;\n"
+        "END\n"
+        "$grants$;\n"
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {app_id};\n"
+        "RESET ROLE;\n"
+    )
+
+
 def migrate(conn: psycopg.Connection[Any], owner: str, app_role: str) -> None:
     """Create or update the schema as `owner`; grant the service role SELECT and INSERT only."""
-    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
-    conn.execute(schema_sql())
-    # Every table the schema defines, so a new table can never be left without its grants.
-    tables = [
-        row[0]
-        for row in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            " AND tablename LIKE 'archive\\_%' ORDER BY tablename"
-        )
-    ]
-    for table in tables:
-        conn.execute(
-            sql.SQL("REVOKE ALL ON {} FROM {}").format(
-                sql.Identifier(table), sql.Identifier(app_role)
-            )
-        )
-        conn.execute(
-            sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(
-                sql.Identifier(table), sql.Identifier(app_role)
-            )
-        )
-    conn.execute(
-        sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(
-            sql.Identifier(app_role)
-        )
-    )
-    conn.execute("RESET ROLE")
+    conn.execute(migration_sql(owner, app_role).encode())
 
 
 def connect(db: Database) -> psycopg.Connection[Any]:

@@ -66,7 +66,7 @@ class Homeserver:
             "username": localpart,
             "password": password,
             "admin": admin,
-            "mac": _mac(secret, nonce, localpart, password, admin),
+            "mac": registration_mac(secret, nonce, localpart, password, admin),
         }
         return self.call("POST", "/_synapse/admin/v1/register", json=body, what="register admin")
 
@@ -206,7 +206,7 @@ class Homeserver:
             raise
 
 
-def _mac(secret: str, nonce: str, user: str, password: str, admin: bool) -> str:
+def registration_mac(secret: str, nonce: str, user: str, password: str, admin: bool) -> str:
     mac = hmac.new(secret.encode(), digestmod=hashlib.sha1)
     mac.update(nonce.encode())
     mac.update(b"\x00")

@@ -35,6 +35,8 @@ def department_secrets(*, workers: bool, archive: bool) -> tuple[SecretSpec, ...
         SecretSpec("registration_shared_secret", "token", "registration_shared_secret"),
         SecretSpec("form_secret", "token", "form_secret"),
         SecretSpec("database_password", "password", None),
+        # The department's first server admin (`govmatrix-admin`), for operators and deploys.
+        SecretSpec("operator_password", "password", None),
     ]
     if workers:
         specs.append(SecretSpec("worker_replication_secret", "token", "worker_replication_secret"))

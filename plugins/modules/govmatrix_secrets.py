@@ -1,0 +1,93 @@
+#!/usr/bin/python
+"""Generate a department's secrets on the host, once, and keep their files 0600."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: govmatrix_secrets
+short_description: Create a govmatrix department's secrets on the host
+description:
+  - Each secret is a file in I(directory). A missing one is generated on the host with a
+    cryptographically secure generator; an existing one is never changed, only its owner
+    and mode are corrected. Values never leave the host and are never returned.
+options:
+  directory:
+    description: The department's secrets directory.
+    type: path
+    required: true
+  secrets:
+    description: Secret specs from the govmatrix_render lookup (name, kind, file, owner).
+    type: list
+    elements: dict
+    required: true
+"""
+
+import base64
+import os
+import secrets as secrets_lib
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+# PKCS#8 header of an Ed25519 private key: the 32-byte seed follows (RFC 8410).
+_ED25519_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+
+
+def generate(kind):
+    if kind == "signing_key":
+        # Synapse's signing key file: "ed25519 <key id> <unpadded base64 seed>".
+        seed = base64.b64encode(secrets_lib.token_bytes(32)).decode().rstrip("=")
+        return f"ed25519 a_{secrets_lib.token_hex(2)} {seed}\n"
+    if kind == "ed25519_pem":
+        der = base64.b64encode(_ED25519_PKCS8_PREFIX + secrets_lib.token_bytes(32)).decode()
+        return f"-----BEGIN PRIVATE KEY-----\n{der}\n-----END PRIVATE KEY-----\n"
+    if kind in ("token", "password"):
+        return secrets_lib.token_urlsafe(32)
+    raise ValueError(f"unknown secret kind {kind!r}")
+
+
+def write_new(path, text):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.link(tmp, path)  # fails if the file appeared meanwhile: never overwrite a secret
+    finally:
+        os.unlink(tmp)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "directory": {"type": "path", "required": True},
+            "secrets": {"type": "list", "elements": "dict", "required": True},
+        },
+        supports_check_mode=True,
+    )
+    directory = module.params["directory"]
+    generated, fixed = [], []
+    if not os.path.isdir(directory):
+        module.fail_json(msg=f"secrets directory {directory} does not exist; create it first")
+    for spec in module.params["secrets"]:
+        path = os.path.join(directory, spec["file"])
+        if not os.path.exists(path):
+            generated.append(spec["name"])
+            if not module.check_mode:
+                try:
+                    write_new(path, generate(spec["kind"]))
+                except ValueError as exc:
+                    module.fail_json(msg=str(exc))
+        if os.path.exists(path):
+            attrs = module.load_file_common_arguments(
+                {"owner": spec["owner"], "group": spec["owner"], "mode": "0600"}, path=path
+            )
+            if module.set_fs_attributes_if_different(attrs, False):
+                fixed.append(spec["name"])
+    module.exit_json(
+        changed=bool(generated or fixed), generated=generated, permissions_fixed=fixed
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""What Ansible deploys for one department: the renderer's files for target `onprem`, plus
+where each goes, who owns it, and which secrets the host must hold.
+
+Called on the controller by the lookup plugin (`plugins/lookup/govmatrix_render.py`). The
+files are exactly `govmatrix render --target onprem`: secret-bearing ones still carry
+their placeholders, which the host fills in from secrets generated on the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from govmatrix import __version__
+from govmatrix.archive.store import ARCHIVE_DB_ROLE, ARCHIVE_OWNER_ROLE, migration_sql
+from govmatrix.estate import load_estate
+from govmatrix.estate.schema import Department, Estate
+from govmatrix.render import render, required_secrets, target_for
+from govmatrix.render.secrets import SecretSpec
+from govmatrix.render.sizing import PROFILES
+
+SYNAPSE_USER = "matrix-synapse"
+ARCHIVE_USER = "govmatrix-archive"
+
+# Which role deploys a rendered file: the first directory of its relative path.
+_COMPONENT_OF_DIR = {
+    "synapse": "synapse",
+    "element": "element_web",
+    "nginx": "reverse_proxy",
+    "archive": "archive",
+}
+
+
+class BundleError(ValueError):
+    pass
+
+
+def _component(relative: str) -> str:
+    return _COMPONENT_OF_DIR[relative.split("/", 1)[0]]
+
+
+def _secret_owner(spec: SecretSpec) -> str:
+    if spec.file is None:
+        return "root"  # only filled into files; no service reads it by path
+    if spec.name.startswith("archive_"):
+        return ARCHIVE_USER
+    return SYNAPSE_USER
+
+
+def _file_owner(component: str, secret: bool) -> str:
+    if not secret:
+        return "root"
+    return ARCHIVE_USER if component == "archive" else SYNAPSE_USER
+
+
+def _partner_cas(
+    estate: Estate, estate_file: Path, department: Department, ca_dir: str
+) -> list[dict[str, str]]:
+    cas = []
+    for partner_id in department.federation.allow:
+        partner = estate.partner(partner_id)
+        if partner is None or partner.ca_bundle is None:
+            continue
+        source = (estate_file.parent / partner.ca_bundle.removeprefix("file:")).resolve()
+        if not source.is_file():
+            raise BundleError(
+                f"partner '{partner.id}' names CA bundle {partner.ca_bundle}, but {source} "
+                "does not exist"
+            )
+        cas.append({"id": partner.id, "src": str(source), "dest": f"{ca_dir}/partners/{partner.id}.pem"})
+    return cas
+
+
+def bundle(
+    estate_file: str | Path, department_id: str, *, database_host: str | None = None
+) -> dict[str, Any]:
+    """Everything the roles need for one department, as plain data (JSON-compatible)."""
+    path = Path(estate_file).resolve()
+    estate = load_estate(path)
+    dept = estate.department(department_id)
+    if dept.target != "onprem":
+        raise BundleError(f"department '{dept.id}' has target '{dept.target}', not 'onprem'")
+    if PROFILES[dept.synapse.profile].uses_workers:
+        raise BundleError(
+            f"department '{dept.id}' uses sizing profile '{dept.synapse.profile}' (Synapse "
+            "workers); the Ansible roles deploy the 'small' profile (a monolith) so far"
+        )
+    target = target_for("onprem", estate, dept)
+    if database_host:
+        target = target.with_overrides(database_host=database_host)
+    files = []
+    for relative, item in render(estate, dept, target).items():
+        component = _component(relative)
+        files.append(
+            {
+                "path": relative,
+                "dest": f"{target.config_dir}/{relative}",
+                "component": component,
+                "content": item.text,
+                "secret": item.secret,
+                "mode": f"{item.mode:04o}",
+                "owner": _file_owner(component, item.secret),
+            }
+        )
+    secrets = [
+        {
+            "name": spec.name,
+            "kind": spec.kind,
+            # Secrets no service reads by path are still kept on the host, hidden.
+            "file": spec.file or f".{spec.name}",
+            "owner": _secret_owner(spec),
+        }
+        for spec in required_secrets(dept)
+    ]
+    return {
+        "govmatrix_version": __version__,
+        "department": dept.id,
+        "server_name": dept.server_name,
+        "target": dataclasses.asdict(target),
+        "files": files,
+        "secrets": secrets,
+        "partner_cas": _partner_cas(estate, path, dept, target.ca_dir),
+        "users": {"synapse": SYNAPSE_USER, "archive": ARCHIVE_USER},
+        "archive_schema_sql": migration_sql(ARCHIVE_OWNER_ROLE, ARCHIVE_DB_ROLE)
+        if dept.archive.enabled
+        else "",
+    }
