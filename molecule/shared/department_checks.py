@@ -1,0 +1,181 @@
+"""Checks of a converged department host, shared by the molecule scenarios (testinfra).
+
+Each takes a testinfra host whose inventory variables come from the govmatrix_estate
+inventory plugin, so the same checks serve any department.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[2]))
+GOVMATRIX = Path(sys.executable).parent / "govmatrix"
+# What the issue asks for: `systemd-analyze security` exposure of 2.0 or lower.
+EXPOSURE_GOAL = 2.0
+
+
+def _plain(value: Any) -> Any:
+    # testinfra hands over Ansible's untrusted strings as {"__ansible_unsafe": "..."}.
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def variables(host: Any) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in host.ansible.get_variables().items()}
+
+
+def layout(host: Any) -> dict[str, str]:
+    v = variables(host)
+    dept = v["govmatrix_department"]
+    return {
+        "dept": dept,
+        "server_name": v["govmatrix_server_name"],
+        "config": f"/etc/govmatrix/{dept}",
+        "secrets": f"/etc/govmatrix/{dept}/secrets",
+        "estate": v["govmatrix_estate_file"],
+    }
+
+
+def check_services(host: Any) -> None:
+    for unit in ("govmatrix-synapse", "govmatrix-archive", "nginx", "postgresql"):
+        service = host.service(unit)
+        assert service.is_running, f"{unit} is not running"
+        assert service.is_enabled, f"{unit} is not enabled"
+    assert host.service("nftables").is_enabled
+
+
+def listening(host: Any) -> set[tuple[str, int]]:
+    found = set()
+    for line in host.check_output("ss -Hltn").splitlines():
+        local = line.split()[3]
+        address, port = local.rsplit(":", 1)
+        found.add((address.strip("[]"), int(port)))
+    return found
+
+
+def check_ports(host: Any) -> None:
+    sockets = listening(host)
+    public = {(a, p) for a, p in sockets if a in ("0.0.0.0", "::", "*")}
+    # Only nginx faces the network: HTTPS, the HTTP redirect and federation.
+    assert {p for _, p in public} == {80, 443, 8448}, f"public listeners: {sorted(public)}"
+    internal = {p: a for a, p in sockets if p in (8008, 8090, 5432)}
+    assert internal.get(8008) == "127.0.0.1", "Synapse must listen on loopback only"
+    assert internal.get(8090) == "127.0.0.1", "the archive must listen on loopback only"
+    assert internal.get(5432) in ("127.0.0.1", "::1"), "PostgreSQL must stay local"
+
+
+def check_files(host: Any) -> None:
+    lay = layout(host)
+    expectations = [
+        (f"{lay['config']}/synapse/homeserver.yaml", "root", 0o644),
+        (f"{lay['config']}/synapse/pgpass", "matrix-synapse", 0o600),
+        (f"{lay['config']}/synapse/appservices/archive.yaml", "matrix-synapse", 0o600),
+        (f"{lay['config']}/archive/pgpass", "govmatrix-archive", 0o600),
+        (f"{lay['config']}/archive/archive.yaml", "root", 0o644),
+        (f"{lay['secrets']}/signing.key", "matrix-synapse", 0o600),
+        (f"{lay['secrets']}/macaroon_secret_key", "matrix-synapse", 0o600),
+        (f"{lay['secrets']}/archive_checkpoint.key", "govmatrix-archive", 0o600),
+        (f"{lay['secrets']}/.database_password", "root", 0o600),
+        (f"{lay['config']}/tls/server.key", "root", 0o600),
+        ("/etc/govmatrix/pki/ca.crt", "root", 0o644),
+    ]
+    for path, owner, mode in expectations:
+        f = host.file(path)
+        assert f.exists, f"{path} missing"
+        assert f.user == owner, f"{path}: owner {f.user}, expected {owner}"
+        assert f.mode == mode, f"{path}: mode {oct(f.mode)}, expected {oct(mode)}"
+    secrets_dir = host.file(lay["secrets"])
+    assert secrets_dir.mode == 0o711 and secrets_dir.user == "root"
+    # Every placeholder was filled in on the host.
+    for path in (f"{lay['config']}/synapse/pgpass", f"{lay['config']}/archive/pgpass"):
+        assert "@@secret:" not in host.file(path).content_string
+
+
+def check_homeserver_is_the_renderers(host: Any) -> None:
+    """The role writes byte for byte what `govmatrix render --target onprem` prints."""
+    lay = layout(host)
+    rendered = subprocess.run(
+        [str(GOVMATRIX), "render", lay["estate"], "--target", "onprem", "--department",
+         lay["dept"], "--file", "synapse/homeserver.yaml"],
+        check=True, capture_output=True,
+    ).stdout
+    on_host = host.file(f"{lay['config']}/synapse/homeserver.yaml").content
+    assert on_host == rendered, "homeserver.yaml on the host differs from the render"
+
+
+def check_health(host: Any) -> None:
+    lay = layout(host)
+    probe = (
+        "import ssl, urllib.request, sys\n"
+        "ctx = ssl.create_default_context(cafile='/etc/govmatrix/pki/ca.crt')\n"
+        "url = sys.argv[1]\n"
+        "print(urllib.request.urlopen(url, context=ctx, timeout=10).read().decode())\n"
+    )
+    # Through nginx with the estate CA, by server name (resolved to this host).
+    for url, expect in [
+        ("http://127.0.0.1:8008/health", "OK"),
+        (f"https://{lay['server_name']}/_matrix/client/versions", "versions"),
+        (f"https://{lay['server_name']}:8448/_matrix/federation/v1/version", "Synapse"),
+        (f"https://{lay['server_name']}/", "govmatrix test fixture"),
+        ("http://127.0.0.1:8090/healthz", "ok"),
+    ]:
+        body = host.check_output(f"python3 -c {quote(probe)} {quote(url)}")
+        assert expect in body, f"{url}: {body[:200]}"
+
+
+def check_admin_api_not_public(host: Any) -> None:
+    """The server name resolves to the host's network address (not loopback), so this is
+    a request from the network: nginx must refuse the admin API."""
+    lay = layout(host)
+    probe = (
+        "import ssl, urllib.request, urllib.error, sys\n"
+        "ctx = ssl.create_default_context(cafile='/etc/govmatrix/pki/ca.crt')\n"
+        "try:\n"
+        "    print(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10).status)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+    )
+    url = f"https://{lay['server_name']}/_synapse/admin/v1/server_version"
+    code = host.check_output(f"python3 -c {quote(probe)} {quote(url)}")
+    assert code.strip() == "403", f"admin API answered {code!r} from the network"
+
+
+def check_base(host: Any) -> None:
+    timesync = host.file("/etc/systemd/timesyncd.conf.d/govmatrix.conf")
+    assert re.search(r"^NTP=\S+", timesync.content_string, re.M), "no NTP servers configured"
+    assert host.service("systemd-timesyncd").is_enabled
+    auto = host.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
+    assert 'Unattended-Upgrade "1"' in auto
+    assert host.package("unattended-upgrades").is_installed
+    rules = host.check_output("nft list ruleset")
+    assert "policy drop" in rules and "8448" in rules
+
+
+def exposure(host: Any, unit: str) -> float:
+    out = host.check_output(f"systemd-analyze security {unit}")
+    match = re.search(r"Overall exposure level for \S+: ([\d.]+)", out)
+    assert match, out[-300:]
+    return float(match.group(1))
+
+
+def check_exposure(host: Any) -> dict[str, float]:
+    levels = {u: exposure(host, u) for u in ("govmatrix-synapse", "govmatrix-archive")}
+    print(json.dumps({"systemd_analyze_security_exposure": levels}))
+    for unit, level in levels.items():
+        assert level <= EXPOSURE_GOAL, f"{unit}: exposure {level} > {EXPOSURE_GOAL}"
+    return levels
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
