@@ -1,0 +1,157 @@
+"""Verify of the federation scenario: each host passes the department checks, the two
+departments that allow each other federate both ways, and the third is refused both ways.
+
+Users are created on each host through its own Synapse; rooms, invites, joins and messages
+then cross hosts only through federation (Synapse to the peer's nginx on 8448)."""
+
+import base64
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import testinfra
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "shared"))
+
+import department_checks as checks  # noqa: E402
+
+PROBE = (Path(__file__).parents[2] / "shared" / "matrix_probe.py").read_bytes()
+HOSTS = {"a": "fed-a", "b": "fed-b", "c": "fed-c"}
+RUN = uuid.uuid4().hex[:8]  # fresh users per verify run
+
+
+def host_of(letter):
+    # The whole inventory directory: molecule's hosts plus the govmatrix_estate inventory.
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    return testinfra.get_host(f"ansible://{HOSTS[letter]}?ansible_inventory={inventory}")
+
+
+class Dept:
+    def __init__(self, letter):
+        self.letter = letter
+        self.host = host_of(letter)
+        self.server = f"ministry-{letter}.gov.test"
+        encoded = base64.b64encode(PROBE).decode()
+        self.host.check_output(f"echo {encoded} | base64 -d > /root/matrix_probe.py")
+
+    def probe(self, *args):
+        quoted = " ".join(checks.quote(str(a)) for a in args)
+        return json.loads(self.host.check_output(f"python3 /root/matrix_probe.py {quoted}"))
+
+    def user(self, name):
+        result = self.probe("register", f"/etc/govmatrix/ministry-{self.letter}/secrets", name)
+        assert result["status"] == 200, result
+        return result["body"]["access_token"], f"@{name}:{self.server}"
+
+    def call(self, token, method, path, body=None):
+        args = [token, method, path] + ([json.dumps(body)] if body is not None else [])
+        return self.probe("call", *args)
+
+
+@pytest.fixture(scope="module")
+def depts():
+    return {letter: Dept(letter) for letter in HOSTS}
+
+
+@pytest.mark.parametrize("letter", sorted(HOSTS))
+def test_each_host_passes_the_department_checks(letter):
+    host = host_of(letter)
+    checks.check_services(host)
+    checks.check_ports(host)
+    checks.check_files(host)
+    checks.check_homeserver_is_the_renderers(host)
+    checks.check_exposure(host)
+
+
+def converse(origin, peer):
+    """A user of `origin` makes a room, invites a user of `peer`, who joins; both talk."""
+    token_o, user_o = origin.user(f"o{origin.letter}{RUN}")
+    token_p, user_p = peer.user(f"p{peer.letter}{RUN}")
+    room = origin.call(token_o, "POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat"})
+    assert room["status"] == 200, room
+    room_id = room["body"]["room_id"]
+    rooms = f"/_matrix/client/v3/rooms/{quote(room_id)}"
+    invite = origin.call(token_o, "POST", f"{rooms}/invite", {"user_id": user_p})
+    assert invite["status"] == 200, invite
+    join = peer.call(token_p, "POST", f"/_matrix/client/v3/join/{quote(room_id)}?server_name={origin.server}", {})
+    assert join["status"] == 200, join
+    for sender, token, receiver, receiver_token in (
+        (origin, token_o, peer, token_p),
+        (peer, token_p, origin, token_o),
+    ):
+        text = f"from {sender.server} {uuid.uuid4().hex[:6]}"
+        sent = sender.call(token, "PUT", f"{rooms}/send/m.room.message/{uuid.uuid4().hex}",
+                           {"msgtype": "m.text", "body": text})
+        assert sent["status"] == 200, sent
+        arrived = receiver.probe("wait-body", receiver_token, room_id, text, 90)
+        assert arrived["status"] == 200, f"{sender.server} -> {receiver.server}: {arrived}"
+
+
+def test_a_invites_b_and_they_talk(depts):
+    converse(depts["a"], depts["b"])
+
+
+def test_b_invites_a_and_they_talk(depts):
+    converse(depts["b"], depts["a"])
+
+
+@pytest.mark.parametrize("origin,outsider", [("a", "c"), ("b", "c"), ("c", "a"), ("c", "b")])
+def test_the_outsider_is_refused_both_ways(depts, origin, outsider):
+    o, x = depts[origin], depts[outsider]
+    token, _ = o.user(f"r{origin}{outsider}{RUN}")
+    _, target = x.user(f"t{origin}{outsider}{RUN}")
+    room = o.call(token, "POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat"})
+    assert room["status"] == 200, room
+    rooms = f"/_matrix/client/v3/rooms/{quote(room['body']['room_id'])}"
+    invite = o.call(token, "POST", f"{rooms}/invite", {"user_id": target})
+    assert invite["status"] == 403, invite
+    assert invite["body"]["errcode"] == "M_FORBIDDEN", invite
+    assert "Federation denied" in invite["body"]["error"], invite
+
+
+SIGNED_PROBE = (Path(__file__).parents[3] / "tests" / "e2e" / "federation_probe.py").read_bytes()
+RUN_SIGNED = """
+import ssl, sys
+from pathlib import Path
+sys.path.insert(0, "/root")
+from federation_probe import load_signing_key, signed_get
+origin, destination = sys.argv[1], sys.argv[2]
+key = load_signing_key(Path(f"/etc/govmatrix/{origin.split('.')[0]}/secrets/signing.key"))
+context = ssl.create_default_context(cafile="/etc/govmatrix/pki/ca.crt")
+path = f"/_matrix/federation/v1/query/profile?user_id=@nobody:{destination}"
+response = signed_get(origin, key, destination, 8448, path, context)
+print(response.status_code, response.text)
+"""
+
+
+@pytest.mark.parametrize("destination", ["a", "b"])
+def test_signed_requests_from_the_outsider_are_refused(depts, destination):
+    """The outsider's own Synapse refuses to try, so sign a real server-to-server request
+    with its key, as its Synapse would: the destination refuses it at the federation layer."""
+    c = depts["c"]
+    encoded = base64.b64encode(SIGNED_PROBE).decode()
+    c.host.check_output(f"echo {encoded} | base64 -d > /root/federation_probe.py")
+    out = c.host.check_output(
+        "/opt/govmatrix/archive/bin/python -c "
+        f"{checks.quote(RUN_SIGNED)} ministry-c.gov.test ministry-{destination}.gov.test"
+    )
+    status, _, body = out.partition(" ")
+    assert status == "403", out
+    assert "Federation denied with ministry-c.gov.test" in body, out
+
+
+def test_signed_requests_between_peers_are_accepted(depts):
+    """The same probe from an allowed peer gets past the allow-list (control case)."""
+    b = depts["b"]
+    encoded = base64.b64encode(SIGNED_PROBE).decode()
+    b.host.check_output(f"echo {encoded} | base64 -d > /root/federation_probe.py")
+    out = b.host.check_output(
+        "/opt/govmatrix/archive/bin/python -c "
+        f"{checks.quote(RUN_SIGNED)} ministry-b.gov.test ministry-a.gov.test"
+    )
+    status = out.split(" ", 1)[0]
+    assert status != "403", out
