@@ -18,13 +18,13 @@ ESTATE ?= inventories/demo/estate.yml
 OUT ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup system venv synapse demo demo-down render test test-unit test-integration lint bench schema golden clean help
+.PHONY: setup system venv synapse demo demo-down render test test-unit test-integration test-hosts test-ansible lint bench-ansible bench schema golden clean help
 
 help:
 	@echo "make demo   - set up, then bring up the demo estate (real Synapse, PostgreSQL, nginx)"
 	@echo "make render - validate the estate, render its configs to out/, draw the federation graph"
 	@echo "make test   - set up, then run every test (unit and integration)"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and ansible-lint (production profile)"
 	@echo "make bench  - benchmarks (JSON on stdout)"
 	@echo "make schema - regenerate docs/estate.schema.json"
 	@echo "make golden - regenerate golden render files after an intended change"
@@ -59,8 +59,15 @@ render: venv
 demo-down: venv
 	$(BIN)/govmatrix demo down --estate $(ESTATE)
 
-test: setup
+# The Ansible tests need a docker engine, a Debian 12 systemd image and the package caches.
+test-hosts: venv
+	@bash scripts/test-hosts.sh all
+
+test: setup test-hosts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-ansible: setup test-hosts
+	$(BIN)/python -m pytest -m ansible $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
@@ -69,15 +76,19 @@ test-integration: setup
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench plugins molecule
+	$(BIN)/ruff format --check src tests bench plugins molecule
 	$(BIN)/mypy src
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
 
 bench: venv
 	$(BIN)/python bench/estate_compile.py
 
 bench-demo: setup
 	$(BIN)/python bench/demo_ready.py
+
+bench-ansible: setup test-hosts
+	$(BIN)/python bench/ansible_converge.py
 	$(BIN)/python bench/messages.py
 	$(BIN)/python bench/archive_ingest.py
 	$(BIN)/python bench/archive_lag.py

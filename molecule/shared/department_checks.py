@@ -106,9 +106,19 @@ def check_homeserver_is_the_renderers(host: Any) -> None:
     """The role writes byte for byte what `govmatrix render --target onprem` prints."""
     lay = layout(host)
     rendered = subprocess.run(
-        [str(GOVMATRIX), "render", lay["estate"], "--target", "onprem", "--department",
-         lay["dept"], "--file", "synapse/homeserver.yaml"],
-        check=True, capture_output=True,
+        [
+            str(GOVMATRIX),
+            "render",
+            lay["estate"],
+            "--target",
+            "onprem",
+            "--department",
+            lay["dept"],
+            "--file",
+            "synapse/homeserver.yaml",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     on_host = host.file(f"{lay['config']}/synapse/homeserver.yaml").content
     assert on_host == rendered, "homeserver.yaml on the host differs from the render"

@@ -44,8 +44,13 @@ def register(secrets_dir, localpart):
         mac.update(part.encode())
         mac.update(b"\x00")
     mac.update(b"notadmin")
-    body = {"nonce": nonce["nonce"], "username": localpart, "password": password,
-            "admin": False, "mac": mac.hexdigest()}
+    body = {
+        "nonce": nonce["nonce"],
+        "username": localpart,
+        "password": password,
+        "admin": False,
+        "mac": mac.hexdigest(),
+    }
     return call(None, "POST", "/_synapse/admin/v1/register", body)
 
 

@@ -53,9 +53,7 @@ class InventoryModule(BaseInventoryPlugin):
     NAME = "govmatrix_estate"
 
     def verify_file(self, path):
-        return super().verify_file(path) and path.endswith(
-            ("govmatrix.yml", "govmatrix.yaml")
-        )
+        return super().verify_file(path) and path.endswith(("govmatrix.yml", "govmatrix.yaml"))
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)

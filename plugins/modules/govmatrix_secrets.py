@@ -84,9 +84,7 @@ def main():
             )
             if module.set_fs_attributes_if_different(attrs, False):
                 fixed.append(spec["name"])
-    module.exit_json(
-        changed=bool(generated or fixed), generated=generated, permissions_fixed=fixed
-    )
+    module.exit_json(changed=bool(generated or fixed), generated=generated, permissions_fixed=fixed)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "shared"))
 
-import department_checks as checks  # noqa: E402
+import department_checks as checks
 
 
 def test_services_run_and_are_enabled(host):

@@ -17,7 +17,7 @@ import testinfra
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "shared"))
 
-import department_checks as checks  # noqa: E402
+import department_checks as checks
 
 PROBE = (Path(__file__).parents[2] / "shared" / "matrix_probe.py").read_bytes()
 HOSTS = {"a": "fed-a", "b": "fed-b", "c": "fed-c"}
@@ -69,7 +69,7 @@ def test_each_host_passes_the_department_checks(letter):
 
 def converse(origin, peer):
     """A user of `origin` makes a room, invites a user of `peer`, who joins; both talk."""
-    token_o, user_o = origin.user(f"o{origin.letter}{RUN}")
+    token_o, _ = origin.user(f"o{origin.letter}{RUN}")
     token_p, user_p = peer.user(f"p{peer.letter}{RUN}")
     room = origin.call(token_o, "POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat"})
     assert room["status"] == 200, room
@@ -77,15 +77,21 @@ def converse(origin, peer):
     rooms = f"/_matrix/client/v3/rooms/{quote(room_id)}"
     invite = origin.call(token_o, "POST", f"{rooms}/invite", {"user_id": user_p})
     assert invite["status"] == 200, invite
-    join = peer.call(token_p, "POST", f"/_matrix/client/v3/join/{quote(room_id)}?server_name={origin.server}", {})
+    join = peer.call(
+        token_p, "POST", f"/_matrix/client/v3/join/{quote(room_id)}?server_name={origin.server}", {}
+    )
     assert join["status"] == 200, join
     for sender, token, receiver, receiver_token in (
         (origin, token_o, peer, token_p),
         (peer, token_p, origin, token_o),
     ):
         text = f"from {sender.server} {uuid.uuid4().hex[:6]}"
-        sent = sender.call(token, "PUT", f"{rooms}/send/m.room.message/{uuid.uuid4().hex}",
-                           {"msgtype": "m.text", "body": text})
+        sent = sender.call(
+            token,
+            "PUT",
+            f"{rooms}/send/m.room.message/{uuid.uuid4().hex}",
+            {"msgtype": "m.text", "body": text},
+        )
         assert sent["status"] == 200, sent
         arrived = receiver.probe("wait-body", receiver_token, room_id, text, 90)
         assert arrived["status"] == 200, f"{sender.server} -> {receiver.server}: {arrived}"

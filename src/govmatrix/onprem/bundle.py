@@ -68,7 +68,9 @@ def _partner_cas(
                 f"partner '{partner.id}' names CA bundle {partner.ca_bundle}, but {source} "
                 "does not exist"
             )
-        cas.append({"id": partner.id, "src": str(source), "dest": f"{ca_dir}/partners/{partner.id}.pem"})
+        cas.append(
+            {"id": partner.id, "src": str(source), "dest": f"{ca_dir}/partners/{partner.id}.pem"}
+        )
     return cas
 
 

@@ -1,0 +1,124 @@
+"""The host-side modules, run by real Ansible on this machine (connection local): secrets
+are generated once, valid for what reads them, 0600, never printed; placeholders are
+filled on the host; diffs mask values; check mode writes nothing."""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).parents[2]
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+SPECS = [
+    {"name": "signing_key", "kind": "signing_key", "file": "signing.key", "owner": "root"},
+    {"name": "macaroon", "kind": "token", "file": "macaroon", "owner": "root"},
+    {"name": "db", "kind": "password", "file": ".db", "owner": "root"},
+    {"name": "checkpoint", "kind": "ed25519_pem", "file": "checkpoint.key", "owner": "root"},
+]
+
+
+def play(tmp: Path, tasks: list[dict], *flags: str) -> subprocess.CompletedProcess[str]:
+    book = tmp / "play.yml"
+    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    return subprocess.run(
+        [str(PLAYBOOK), "-i", "localhost,", "-c", "local", str(book), *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "HOME": str(tmp)},
+    )
+
+
+def results(run: subprocess.CompletedProcess[str]) -> list[dict]:
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    data = json.loads(run.stdout)
+    return [task["hosts"]["localhost"] for task in data["plays"][0]["tasks"]]
+
+
+def secrets_task(directory: Path) -> dict:
+    return {"govmatrix_secrets": {"directory": str(directory), "secrets": SPECS}}
+
+
+def test_secrets_are_generated_once_and_kept(tmp_path: Path) -> None:
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    check = results(play(tmp_path, [secrets_task(directory)], "--check"))[0]
+    assert check["changed"] and not any(directory.iterdir()), "check mode wrote files"
+    first = results(play(tmp_path, [secrets_task(directory)]))[0]
+    assert first["changed"] and sorted(first["generated"]) == sorted(s["name"] for s in SPECS)
+    values = {p.name: p.read_text() for p in directory.iterdir()}
+    for path in directory.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    second = results(play(tmp_path, [secrets_task(directory)]))[0]
+    assert not second["changed"]
+    assert values == {p.name: p.read_text() for p in directory.iterdir()}
+    output = json.dumps([first, second])
+    assert all(value.strip() not in output for value in values.values()), "a value was printed"
+    (directory / "macaroon").chmod(0o644)
+    fixed = results(play(tmp_path, [secrets_task(directory)]))[0]
+    assert fixed["permissions_fixed"] == ["macaroon"]
+
+
+def test_generated_secrets_are_valid_keys(tmp_path: Path) -> None:
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    results(play(tmp_path, [secrets_task(directory)]))
+    algorithm, version, seed = (directory / "signing.key").read_text().split()
+    assert algorithm == "ed25519" and version.startswith("a_")
+    assert len(base64.b64decode(seed + "=" * (-len(seed) % 4))) == 32
+    key = load_pem_private_key((directory / "checkpoint.key").read_bytes(), password=None)
+    assert key.__class__.__name__.startswith("Ed25519")
+    assert len((directory / "macaroon").read_text()) >= 43  # 32 random bytes, urlsafe
+
+
+def test_placeholders_are_filled_on_the_host_and_diffs_masked(tmp_path: Path) -> None:
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    dest = tmp_path / "pgpass"
+    template = "127.0.0.1:5432:synapse:synapse:@@secret:db@@\n"
+    fill = {
+        "govmatrix_secret_file": {
+            "dest": str(dest),
+            "content": template,
+            "secrets_dir": str(directory),
+            "secrets": SPECS,
+            "owner": "root",
+            "mode": "0600",
+        }
+    }
+    first = results(play(tmp_path, [secrets_task(directory), fill]))[1]
+    password = (directory / ".db").read_text()
+    assert first["changed"]
+    assert dest.read_text() == template.replace("@@secret:db@@", password)
+    assert dest.stat().st_mode & 0o777 == 0o600
+    assert not results(play(tmp_path, [fill]))[0]["changed"]
+    changed = dict(fill["govmatrix_secret_file"], content="other:@@secret:db@@\n")
+    diff = results(play(tmp_path, [{"govmatrix_secret_file": changed}], "--check", "--diff"))[0]
+    assert diff["changed"]
+    assert password not in json.dumps(diff), "the diff shows the secret"
+    assert "@@secret:db@@" in diff["diff"]["before"]
+    assert dest.read_text().startswith("127.0.0.1"), "check mode wrote the file"
+
+
+def test_a_missing_secret_is_a_clear_error(tmp_path: Path) -> None:
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    fill = {
+        "govmatrix_secret_file": {
+            "dest": str(tmp_path / "f"),
+            "content": "@@secret:db@@",
+            "secrets_dir": str(directory),
+            "secrets": SPECS,
+            "owner": "root",
+        },
+        "ignore_errors": True,
+    }
+    result = results(play(tmp_path, [fill]))[0]
+    assert result["failed"] and "run govmatrix_secrets first" in result["msg"]

@@ -1,0 +1,97 @@
+"""What the lookup hands the roles: the renderer's onprem files, unchanged, with owners."""
+
+from pathlib import Path
+
+import pytest
+
+from govmatrix.estate import load_estate
+from govmatrix.onprem.bundle import ARCHIVE_USER, SYNAPSE_USER, BundleError, bundle
+from govmatrix.render import render, target_for
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).parents[3]
+UK = ROOT / "inventories" / "uk-example" / "estate.yml"
+MOLECULE = ROOT / "molecule" / "federation" / "estate.yml"
+
+
+def test_files_are_the_renderers_byte_for_byte() -> None:
+    estate = load_estate(MOLECULE)
+    dept = estate.department("ministry-a")
+    rendered = render(estate, dept, target_for("onprem", estate, dept))
+    got = bundle(MOLECULE, "ministry-a")
+    assert {f["path"]: f["content"] for f in got["files"]} == {
+        path: item.text for path, item in rendered.items()
+    }
+    for f in got["files"]:
+        assert f["dest"] == f"/etc/govmatrix/ministry-a/{f['path']}"
+
+
+def test_secret_files_belong_to_their_service_and_are_0600() -> None:
+    got = bundle(MOLECULE, "ministry-a")
+    for f in got["files"]:
+        has_placeholder = "@@secret:" in f["content"]
+        assert f["secret"] == has_placeholder, f["path"]
+        if f["secret"]:
+            assert f["mode"] == "0600"
+            assert f["owner"] == (ARCHIVE_USER if f["component"] == "archive" else SYNAPSE_USER)
+        else:
+            assert (f["mode"], f["owner"]) == ("0644", "root")
+    owners = {s["name"]: s["owner"] for s in got["secrets"]}
+    assert owners["signing_key"] == SYNAPSE_USER
+    assert owners["archive_checkpoint_key"] == ARCHIVE_USER
+    assert owners["database_password"] == "root"  # only filled into pgpass
+    assert owners["archive_database_password"] == "root"
+
+
+def test_peers_address_blocks_are_whitelisted() -> None:
+    got = bundle(MOLECULE, "ministry-a")
+    homeserver = next(f for f in got["files"] if f["path"] == "synapse/homeserver.yaml")
+    assert 'ip_range_whitelist: ["172.30.77.0/24"]' in homeserver["content"]
+    outsider = bundle(MOLECULE, "ministry-c")
+    homeserver = next(f for f in outsider["files"] if f["path"] == "synapse/homeserver.yaml")
+    assert "ip_range_whitelist" not in homeserver["content"]
+
+
+def test_split_database_host_reaches_the_render() -> None:
+    got = bundle(UK, "nio", database_host="10.70.0.20")
+    homeserver = next(f for f in got["files"] if f["path"] == "synapse/homeserver.yaml")
+    assert 'host: "10.70.0.20"' in homeserver["content"]
+
+
+PARTNER_ESTATE = """
+version: 1
+estate: {name: partner-test}
+partners:
+  - {id: nato, server_name: ni2ce.nato.test, ca_bundle: "file:partners/nato.pem"}
+departments:
+  - {id: dept-a, name: A, server_name: a.test, target: onprem, federation: {allow: [nato]}}
+"""
+
+
+def test_partner_cas_resolve_next_to_the_estate(tmp_path: Path) -> None:
+    estate = tmp_path / "estate.yml"
+    estate.write_text(PARTNER_ESTATE)
+    with pytest.raises(BundleError, match="does not exist"):
+        bundle(estate, "dept-a")
+    (tmp_path / "partners").mkdir()
+    (tmp_path / "partners" / "nato.pem").write_text("stand-in\n")
+    assert bundle(estate, "dept-a")["partner_cas"] == [
+        {
+            "id": "nato",
+            "src": str(tmp_path / "partners" / "nato.pem"),
+            "dest": "/etc/govmatrix/pki/partners/nato.pem",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "dept,message",
+    [
+        ("cabinet-office", "sizing profile 'large'"),
+        ("dsit", "has target 'kubernetes'"),
+    ],
+)
+def test_what_the_roles_cannot_deploy_is_refused_clearly(dept: str, message: str) -> None:
+    with pytest.raises(BundleError, match=message):
+        bundle(UK, dept)
