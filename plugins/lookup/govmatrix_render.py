@@ -5,7 +5,7 @@
 
 returns one mapping (see `govmatrix.onprem.bundle`): the rendered files with their
 destinations, owners and modes, the secrets the host must hold, and the target layout.
-Secret-bearing files still carry `@@secret:NAME@@` placeholders; the govmatrix_secret_file
+Secret-bearing files still carry `@@secret:NAME@@` placeholders; the govmatrix_files
 module fills them in on the host. The files are byte for byte what
 `govmatrix render --target onprem` writes.
 """
@@ -27,6 +27,9 @@ options:
   database_host:
     description: Address Synapse and the archive reach PostgreSQL on (split database host).
     required: false
+  pki_dir:
+    description: Estate PKI directory; its ca.crt is included for the hosts' trust store.
+    required: false
 """
 
 from ansible.errors import AnsibleLookupError
@@ -41,7 +44,7 @@ else:
     IMPORT_ERROR = None
 
 # Rendering is pure, and every role of a play asks for the same department: render once.
-_CACHE: dict[tuple[str, str, str], dict] = {}
+_CACHE: dict[tuple[str, str, str, str], dict] = {}
 
 
 class LookupModule(LookupBase):
@@ -56,10 +59,16 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError("govmatrix_render takes exactly one department id")
         estate = self.get_option("estate")
         database_host = self.get_option("database_host") or ""
-        key = (str(estate), str(terms[0]), str(database_host))
+        pki_dir = self.get_option("pki_dir") or ""
+        key = (str(estate), str(terms[0]), str(database_host), str(pki_dir))
         if key not in _CACHE:
             try:
-                _CACHE[key] = bundle(estate, terms[0], database_host=database_host or None)
+                _CACHE[key] = bundle(
+                    estate,
+                    terms[0],
+                    database_host=database_host or None,
+                    pki_dir=pki_dir or None,
+                )
             except EstateError as exc:
                 lines = "\n".join(f"  ✗ {p}" for p in exc.problems)
                 raise AnsibleLookupError(f"the estate {estate} is invalid:\n{lines}") from None

@@ -78,47 +78,53 @@ def test_generated_secrets_are_valid_keys(tmp_path: Path) -> None:
     assert len((directory / "macaroon").read_text()) >= 43  # 32 random bytes, urlsafe
 
 
+def files_task(tmp: Path, directory: Path, content: str, **extra: object) -> dict:
+    spec = {
+        "dest": str(tmp / "conf" / "pgpass"),
+        "content": content,
+        "owner": "root",
+        "mode": "0600",
+        "secret": True,
+    }
+    return {
+        "govmatrix_files": {
+            "directories": [{"path": str(tmp / "conf"), "owner": "root", "mode": "0750"}],
+            "files": [spec],
+            "secrets_dir": str(directory),
+            "secrets": SPECS,
+        },
+        **extra,
+    }
+
+
 def test_placeholders_are_filled_on_the_host_and_diffs_masked(tmp_path: Path) -> None:
     directory = tmp_path / "secrets"
     directory.mkdir()
-    dest = tmp_path / "pgpass"
+    dest = tmp_path / "conf" / "pgpass"
     template = "127.0.0.1:5432:synapse:synapse:@@secret:db@@\n"
-    fill = {
-        "govmatrix_secret_file": {
-            "dest": str(dest),
-            "content": template,
-            "secrets_dir": str(directory),
-            "secrets": SPECS,
-            "owner": "root",
-            "mode": "0600",
-        }
-    }
-    first = results(play(tmp_path, [secrets_task(directory), fill]))[1]
+    first = results(
+        play(tmp_path, [secrets_task(directory), files_task(tmp_path, directory, template)])
+    )[1]
     password = (directory / ".db").read_text()
     assert first["changed"]
     assert dest.read_text() == template.replace("@@secret:db@@", password)
     assert dest.stat().st_mode & 0o777 == 0o600
-    assert not results(play(tmp_path, [fill]))[0]["changed"]
-    changed = dict(fill["govmatrix_secret_file"], content="other:@@secret:db@@\n")
-    diff = results(play(tmp_path, [{"govmatrix_secret_file": changed}], "--check", "--diff"))[0]
+    assert (tmp_path / "conf").stat().st_mode & 0o777 == 0o750
+    assert not results(play(tmp_path, [files_task(tmp_path, directory, template)]))[0]["changed"]
+    other = files_task(tmp_path, directory, "other:@@secret:db@@\n")
+    diff = results(play(tmp_path, [other], "--check", "--diff"))[0]
     assert diff["changed"]
     assert password not in json.dumps(diff), "the diff shows the secret"
-    assert "@@secret:db@@" in diff["diff"]["before"]
+    assert "@@secret:db@@" in diff["diff"][0]["before"]
     assert dest.read_text().startswith("127.0.0.1"), "check mode wrote the file"
+    dest.chmod(0o644)
+    fixed = results(play(tmp_path, [files_task(tmp_path, directory, template)]))[0]
+    assert fixed["changed"] and dest.stat().st_mode & 0o777 == 0o600
 
 
 def test_a_missing_secret_is_a_clear_error(tmp_path: Path) -> None:
     directory = tmp_path / "secrets"
     directory.mkdir()
-    fill = {
-        "govmatrix_secret_file": {
-            "dest": str(tmp_path / "f"),
-            "content": "@@secret:db@@",
-            "secrets_dir": str(directory),
-            "secrets": SPECS,
-            "owner": "root",
-        },
-        "ignore_errors": True,
-    }
-    result = results(play(tmp_path, [fill]))[0]
+    task = files_task(tmp_path, directory, "@@secret:db@@", ignore_errors=True)
+    result = results(play(tmp_path, [task]))[0]
     assert result["failed"] and "run govmatrix_secrets first" in result["msg"]

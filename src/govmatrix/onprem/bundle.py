@@ -54,6 +54,25 @@ def _file_owner(component: str, secret: bool) -> str:
     return ARCHIVE_USER if component == "archive" else SYNAPSE_USER
 
 
+def _ca_files(
+    estate: Estate, estate_file: Path, department: Department, ca_dir: str, pki_dir: Path | None
+) -> list[dict[str, str]]:
+    """The estate CA and the CAs of allowed partners, as files for the host (public data)."""
+    files = []
+    if pki_dir is not None:
+        ca = pki_dir / "ca.crt"
+        if not ca.is_file():
+            raise BundleError(f"no estate CA at {ca}; run 'govmatrix pki init' first")
+        files.append(_public_file(f"{ca_dir}/ca.crt", ca.read_text()))
+    for partner in _partner_cas(estate, estate_file, department, ca_dir):
+        files.append(_public_file(partner["dest"], Path(partner["src"]).read_text()))
+    return files
+
+
+def _public_file(dest: str, content: str) -> dict[str, str]:
+    return {"dest": dest, "content": content, "owner": "root", "mode": "0644"}
+
+
 def _partner_cas(
     estate: Estate, estate_file: Path, department: Department, ca_dir: str
 ) -> list[dict[str, str]]:
@@ -75,7 +94,11 @@ def _partner_cas(
 
 
 def bundle(
-    estate_file: str | Path, department_id: str, *, database_host: str | None = None
+    estate_file: str | Path,
+    department_id: str,
+    *,
+    database_host: str | None = None,
+    pki_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Everything the roles need for one department, as plain data (JSON-compatible)."""
     path = Path(estate_file).resolve()
@@ -123,6 +146,9 @@ def bundle(
         "files": files,
         "secrets": secrets,
         "partner_cas": _partner_cas(estate, path, dept, target.ca_dir),
+        "ca_files": _ca_files(
+            estate, path, dept, target.ca_dir, Path(pki_dir) if pki_dir else None
+        ),
         "users": {"synapse": SYNAPSE_USER, "archive": ARCHIVE_USER},
         "archive_schema_sql": migration_sql(ARCHIVE_OWNER_ROLE, ARCHIVE_DB_ROLE)
         if dept.archive.enabled

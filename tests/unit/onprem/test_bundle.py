@@ -95,3 +95,18 @@ def test_partner_cas_resolve_next_to_the_estate(tmp_path: Path) -> None:
 def test_what_the_roles_cannot_deploy_is_refused_clearly(dept: str, message: str) -> None:
     with pytest.raises(BundleError, match=message):
         bundle(UK, dept)
+
+
+def test_ca_files_carry_the_estate_ca_when_the_pki_exists(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="run 'govmatrix pki init' first"):
+        bundle(MOLECULE, "ministry-a", pki_dir=tmp_path)
+    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nstand-in\n")
+    files = bundle(MOLECULE, "ministry-a", pki_dir=tmp_path)["ca_files"]
+    assert files == [
+        {
+            "dest": "/etc/govmatrix/pki/ca.crt",
+            "content": "-----BEGIN CERTIFICATE-----\nstand-in\n",
+            "owner": "root",
+            "mode": "0644",
+        }
+    ]
