@@ -45,8 +45,15 @@ from ansible.module_utils.basic import AnsibleModule
 PLACEHOLDER = re.compile(r"@@secret:([a-z0-9_]+)@@")
 
 
+class UnknownOwner(KeyError):
+    pass
+
+
 def ids(owner):
-    return pwd.getpwnam(owner).pw_uid, grp.getgrnam(owner).gr_gid
+    try:
+        return pwd.getpwnam(owner).pw_uid, grp.getgrnam(owner).gr_gid
+    except KeyError:
+        raise UnknownOwner(owner) from None
 
 
 def ensure_directory(module, spec):
@@ -153,6 +160,15 @@ def main():
         },
         supports_check_mode=True,
     )
+    try:
+        run(module)
+    except UnknownOwner as exc:
+        if module.check_mode:  # the account is created earlier in this (check-mode) run
+            module.exit_json(changed=True, msg=f"user {exc.args[0]} does not exist yet")
+        module.fail_json(msg=f"user and group {exc.args[0]!r} do not exist on the host")
+
+
+def run(module):
     changed_paths = []
     for spec in module.params["directories"]:
         if ensure_directory(module, spec):

@@ -68,6 +68,9 @@ def main():
     directory = module.params["directory"]
     generated, fixed = [], []
     if not os.path.isdir(directory):
+        if module.check_mode:  # created earlier in this (check-mode) run
+            names = [spec["name"] for spec in module.params["secrets"]]
+            module.exit_json(changed=True, generated=names, permissions_fixed=[])
         module.fail_json(msg=f"secrets directory {directory} does not exist; create it first")
     for spec in module.params["secrets"]:
         path = os.path.join(directory, spec["file"])
