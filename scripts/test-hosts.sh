@@ -22,6 +22,16 @@ IMAGE_PACKAGES=systemd,systemd-sysv,python3,python3-apt,dbus,iproute2,sudo,ca-ce
 
 log() { printf 'test-hosts: %s\n' "$*"; }
 
+# Wait up to 15 s for a local TCP listener on port $1; $2 names it in the error.
+wait_port() {
+  for _ in $(seq 1 30); do
+    ss -ltn | grep -q ":$1 " && return
+    sleep 0.5
+  done
+  log "$2 did not start" >&2
+  exit 1
+}
+
 install_packages() {
   local missing=()
   for p in docker.io debootstrap apt-cacher-ng; do
@@ -96,12 +106,7 @@ apt_cache() {
     "SupportDir: /usr/lib/apt-cacher-ng" "Port: 3142" "ExThreshold: 4" >"$conf/acng.conf"
   /usr/sbin/apt-cacher-ng -c "$conf" ForeGround=0 \
     pidfile=/run/apt-cacher-ng/pid SocketPath=/run/apt-cacher-ng/socket
-  for _ in $(seq 1 30); do
-    ss -ltn | grep -q ':3142 ' && return
-    sleep 0.5
-  done
-  log "apt-cacher-ng did not start" >&2
-  exit 1
+  wait_port 3142 "apt-cacher-ng (log: /var/log/apt-cacher-ng)"
 }
 
 wheel_cache() {
@@ -125,12 +130,7 @@ wheel_cache() {
     log "serving $WHEELS as a PyPI index on :$PYPI_PORT"
     nohup "$ROOT/.venv/bin/pypi-server" run -p "$PYPI_PORT" -i 0.0.0.0 --disable-fallback \
       -a . -P . "$WHEELS" >/var/log/govmatrix-pypiserver.log 2>&1 &
-    for _ in $(seq 1 30); do
-      ss -ltn | grep -q ":$PYPI_PORT " && return
-      sleep 0.5
-    done
-    log "pypiserver did not start; see /var/log/govmatrix-pypiserver.log" >&2
-    exit 1
+    wait_port "$PYPI_PORT" "pypiserver (log: /var/log/govmatrix-pypiserver.log)"
   fi
 }
 

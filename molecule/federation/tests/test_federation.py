@@ -35,8 +35,11 @@ class Dept:
         self.letter = letter
         self.host = host_of(letter)
         self.server = f"ministry-{letter}.gov.test"
-        encoded = base64.b64encode(PROBE).decode()
-        self.host.check_output(f"echo {encoded} | base64 -d > /root/matrix_probe.py")
+        self.upload("matrix_probe.py", PROBE)
+
+    def upload(self, name, data):
+        encoded = base64.b64encode(data).decode()
+        self.host.check_output(f"echo {encoded} | base64 -d > /root/{name}")
 
     def probe(self, *args):
         quoted = " ".join(checks.quote(str(a)) for a in args)
@@ -134,30 +137,27 @@ print(response.status_code, response.text)
 """
 
 
+def signed_get(origin, destination):
+    """A real server-to-server request from `origin`, signed with its own key."""
+    origin.upload("federation_probe.py", SIGNED_PROBE)
+    out = origin.host.check_output(
+        "/opt/govmatrix/archive/bin/python -c "
+        f"{checks.quote(RUN_SIGNED)} {origin.server} {destination.server}"
+    )
+    status, _, body = out.partition(" ")
+    return status, body
+
+
 @pytest.mark.parametrize("destination", ["a", "b"])
 def test_signed_requests_from_the_outsider_are_refused(depts, destination):
     """The outsider's own Synapse refuses to try, so sign a real server-to-server request
     with its key, as its Synapse would: the destination refuses it at the federation layer."""
-    c = depts["c"]
-    encoded = base64.b64encode(SIGNED_PROBE).decode()
-    c.host.check_output(f"echo {encoded} | base64 -d > /root/federation_probe.py")
-    out = c.host.check_output(
-        "/opt/govmatrix/archive/bin/python -c "
-        f"{checks.quote(RUN_SIGNED)} ministry-c.gov.test ministry-{destination}.gov.test"
-    )
-    status, _, body = out.partition(" ")
-    assert status == "403", out
-    assert "Federation denied with ministry-c.gov.test" in body, out
+    status, body = signed_get(depts["c"], depts[destination])
+    assert status == "403", body
+    assert "Federation denied with ministry-c.gov.test" in body, body
 
 
 def test_signed_requests_between_peers_are_accepted(depts):
     """The same probe from an allowed peer gets past the allow-list (control case)."""
-    b = depts["b"]
-    encoded = base64.b64encode(SIGNED_PROBE).decode()
-    b.host.check_output(f"echo {encoded} | base64 -d > /root/federation_probe.py")
-    out = b.host.check_output(
-        "/opt/govmatrix/archive/bin/python -c "
-        f"{checks.quote(RUN_SIGNED)} ministry-b.gov.test ministry-a.gov.test"
-    )
-    status = out.split(" ", 1)[0]
-    assert status != "403", out
+    status, body = signed_get(depts["b"], depts["a"])
+    assert status != "403", body
