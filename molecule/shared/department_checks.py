@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+from shlex import quote
 import sys
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,3 @@ def check_exposure(host: Any) -> dict[str, float]:
         assert level <= EXPOSURE_GOAL, f"{unit}: exposure {level} > {EXPOSURE_GOAL}"
     return levels
 
-
-def quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from govmatrix.estate.pki_plan import CertificatePlan, PkiPlan
+from govmatrix.estate.schema import Partner
 
 CA_DAYS = 3650
 SERVER_DAYS = 397
@@ -77,6 +78,19 @@ def _load_or_create_key(path: Path, curve: ec.EllipticCurve) -> PrivateKey:
     key = ec.generate_private_key(curve)
     _write(path, _key_pem(key), 0o600)
     return key
+
+
+def partner_ca_source(estate_file: Path, partner: Partner) -> Path | None:
+    """The CA bundle a partner's `ca_bundle: file:PATH` names, relative to the estate file."""
+    if partner.ca_bundle is None:
+        return None
+    source = (estate_file.parent / partner.ca_bundle.removeprefix("file:")).resolve()
+    if not source.is_file():
+        raise PkiError(
+            f"partner '{partner.id}' names CA bundle {partner.ca_bundle}, but {source} "
+            "does not exist"
+        )
+    return source
 
 
 class EstatePki:

@@ -368,15 +368,12 @@ class DemoStack:
         partners_dir = self.layout.pki / "partners"
         partners_dir.mkdir(exist_ok=True)
         for partner in self.estate.partners:
-            if partner.ca_bundle is None:
-                continue
-            source = (self.estate_file.parent / partner.ca_bundle.removeprefix("file:")).resolve()
-            if not source.is_file():
-                raise DemoError(
-                    f"partner '{partner.id}' names CA bundle {partner.ca_bundle}, but {source} "
-                    "does not exist"
-                )
-            write_file(partners_dir / f"{partner.id}.pem", source.read_text(), 0o644)
+            try:
+                source = pki.partner_ca_source(self.estate_file, partner)
+            except pki.PkiError as exc:
+                raise DemoError(str(exc)) from None
+            if source is not None:
+                write_file(partners_dir / f"{partner.id}.pem", source.read_text(), 0o644)
         for dept in self.estate.departments:
             tls = Path(self.target(dept).tls_dir)
             tls.mkdir(parents=True, exist_ok=True)

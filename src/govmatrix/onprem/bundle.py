@@ -16,6 +16,7 @@ from govmatrix import __version__
 from govmatrix.archive.store import ARCHIVE_DB_ROLE, ARCHIVE_OWNER_ROLE, migration_sql
 from govmatrix.estate import load_estate
 from govmatrix.estate.schema import Department, Estate
+from govmatrix.pki import PkiError, partner_ca_source
 from govmatrix.render import render, required_secrets, target_for
 from govmatrix.render.secrets import SecretSpec
 from govmatrix.render.sizing import PROFILES
@@ -64,33 +65,21 @@ def _ca_files(
         if not ca.is_file():
             raise BundleError(f"no estate CA at {ca}; run 'govmatrix pki init' first")
         files.append(_public_file(f"{ca_dir}/ca.crt", ca.read_text()))
-    for partner in _partner_cas(estate, estate_file, department, ca_dir):
-        files.append(_public_file(partner["dest"], Path(partner["src"]).read_text()))
+    for partner_id in department.federation.allow:
+        partner = estate.partner(partner_id)
+        if partner is None:
+            continue
+        try:
+            source = partner_ca_source(estate_file, partner)
+        except PkiError as exc:
+            raise BundleError(str(exc)) from None
+        if source is not None:
+            files.append(_public_file(f"{ca_dir}/partners/{partner.id}.pem", source.read_text()))
     return files
 
 
 def _public_file(dest: str, content: str) -> dict[str, str]:
     return {"dest": dest, "content": content, "owner": "root", "mode": "0644"}
-
-
-def _partner_cas(
-    estate: Estate, estate_file: Path, department: Department, ca_dir: str
-) -> list[dict[str, str]]:
-    cas = []
-    for partner_id in department.federation.allow:
-        partner = estate.partner(partner_id)
-        if partner is None or partner.ca_bundle is None:
-            continue
-        source = (estate_file.parent / partner.ca_bundle.removeprefix("file:")).resolve()
-        if not source.is_file():
-            raise BundleError(
-                f"partner '{partner.id}' names CA bundle {partner.ca_bundle}, but {source} "
-                "does not exist"
-            )
-        cas.append(
-            {"id": partner.id, "src": str(source), "dest": f"{ca_dir}/partners/{partner.id}.pem"}
-        )
-    return cas
 
 
 def bundle(
@@ -145,7 +134,6 @@ def bundle(
         "target": dataclasses.asdict(target),
         "files": files,
         "secrets": secrets,
-        "partner_cas": _partner_cas(estate, path, dept, target.ca_dir),
         "ca_files": _ca_files(
             estate, path, dept, target.ca_dir, Path(pki_dir) if pki_dir else None
         ),

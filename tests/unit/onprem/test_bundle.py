@@ -76,11 +76,12 @@ def test_partner_cas_resolve_next_to_the_estate(tmp_path: Path) -> None:
         bundle(estate, "dept-a")
     (tmp_path / "partners").mkdir()
     (tmp_path / "partners" / "nato.pem").write_text("stand-in\n")
-    assert bundle(estate, "dept-a")["partner_cas"] == [
+    assert bundle(estate, "dept-a")["ca_files"] == [
         {
-            "id": "nato",
-            "src": str(tmp_path / "partners" / "nato.pem"),
             "dest": "/etc/govmatrix/pki/partners/nato.pem",
+            "content": "stand-in\n",
+            "owner": "root",
+            "mode": "0644",
         }
     ]
 
