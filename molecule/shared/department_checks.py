@@ -10,9 +10,9 @@ import json
 import os
 import re
 import subprocess
-from shlex import quote
 import sys
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[2]))
