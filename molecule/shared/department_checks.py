@@ -7,7 +7,6 @@ inventory plugin, so the same checks serve any department.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,8 @@ from pathlib import Path
 from shlex import quote
 from typing import Any
 
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[2]))
+from govmatrix.render.sizing import PROFILES
+
 GOVMATRIX = Path(sys.executable).parent / "govmatrix"
 # What the issue asks for: `systemd-analyze security` exposure of 2.0 or lower.
 EXPOSURE_GOAL = 2.0
@@ -48,8 +48,16 @@ def layout(host: Any) -> dict[str, str]:
     }
 
 
+def workers(host: Any) -> tuple[Any, ...]:
+    return PROFILES[variables(host)["govmatrix_settings"]["synapse"]["profile"]].workers
+
+
 def check_services(host: Any) -> None:
-    for unit in ("govmatrix-synapse", "govmatrix-archive", "nginx", "postgresql"):
+    units = ["govmatrix-synapse", "govmatrix-archive", "nginx", "postgresql"]
+    units += [f"govmatrix-synapse-worker@{w.name}" for w in workers(host)]
+    if workers(host):
+        units.append("redis-server")
+    for unit in units:
         service = host.service(unit)
         assert service.is_running, f"{unit} is not running"
         assert service.is_enabled, f"{unit} is not enabled"
@@ -72,6 +80,10 @@ def check_ports(host: Any) -> None:
     assert {p for _, p in public} == {80, 443, 8448}, f"public listeners: {sorted(public)}"
     internal = {p: a for a, p in sockets if p in (8008, 8090, 5432)}
     assert internal.get(8008) == "127.0.0.1", "Synapse must listen on loopback only"
+    generic = [w for w in workers(host) if w.role == "generic"]
+    for port in [8101 + i for i in range(len(generic))] + ([9093] if generic else []):
+        found = {a for a, p in sockets if p == port}
+        assert found == {"127.0.0.1"}, f"worker or replication port {port}: {found}"
     assert internal.get(8090) == "127.0.0.1", "the archive must listen on loopback only"
     assert internal.get(5432) in ("127.0.0.1", "::1"), "PostgreSQL must stay local"
 
@@ -181,9 +193,10 @@ def exposure(host: Any, unit: str) -> float:
 
 
 def check_exposure(host: Any) -> dict[str, float]:
-    levels = {u: exposure(host, u) for u in ("govmatrix-synapse", "govmatrix-archive")}
+    units = ["govmatrix-synapse", "govmatrix-archive"]
+    units += [f"govmatrix-synapse-worker@{w.name}" for w in workers(host)]
+    levels = {u: exposure(host, u) for u in units}
     print(json.dumps({"systemd_analyze_security_exposure": levels}))
     for unit, level in levels.items():
         assert level <= EXPOSURE_GOAL, f"{unit}: exposure {level} > {EXPOSURE_GOAL}"
     return levels
-

@@ -17,7 +17,7 @@ from govmatrix.archive.store import ARCHIVE_DB_ROLE, ARCHIVE_OWNER_ROLE, migrati
 from govmatrix.estate import load_estate
 from govmatrix.estate.schema import Department, Estate
 from govmatrix.pki import PkiError, partner_ca_source
-from govmatrix.render import render, required_secrets, target_for
+from govmatrix.render import Target, render, required_secrets, target_for
 from govmatrix.render.secrets import SecretSpec
 from govmatrix.render.sizing import PROFILES
 
@@ -78,6 +78,20 @@ def _ca_files(
     return files
 
 
+def _workers(department: Department, target: Target) -> list[dict[str, Any]]:
+    """Synapse workers of the department's sizing profile; HTTP ports for generic ones."""
+    sizing = PROFILES[department.synapse.profile]
+    generic = sizing.of_role("generic")
+    return [
+        {
+            "name": worker.name,
+            "role": worker.role,
+            "port": target.worker_base_port + generic.index(worker) if worker in generic else None,
+        }
+        for worker in sizing.workers
+    ]
+
+
 def _public_file(dest: str, content: str) -> dict[str, str]:
     return {"dest": dest, "content": content, "owner": "root", "mode": "0644"}
 
@@ -95,11 +109,6 @@ def bundle(
     dept = estate.department(department_id)
     if dept.target != "onprem":
         raise BundleError(f"department '{dept.id}' has target '{dept.target}', not 'onprem'")
-    if PROFILES[dept.synapse.profile].uses_workers:
-        raise BundleError(
-            f"department '{dept.id}' uses sizing profile '{dept.synapse.profile}' (Synapse "
-            "workers); the Ansible roles deploy the 'small' profile (a monolith) so far"
-        )
     target = target_for("onprem", estate, dept)
     if database_host:
         target = target.with_overrides(database_host=database_host)
@@ -138,6 +147,7 @@ def bundle(
             estate, path, dept, target.ca_dir, Path(pki_dir) if pki_dir else None
         ),
         "users": {"synapse": SYNAPSE_USER, "archive": ARCHIVE_USER},
+        "workers": _workers(dept, target),
         "archive_schema_sql": migration_sql(ARCHIVE_OWNER_ROLE, ARCHIVE_DB_ROLE)
         if dept.archive.enabled
         else "",

@@ -86,16 +86,25 @@ def test_partner_cas_resolve_next_to_the_estate(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "dept,message",
-    [
-        ("cabinet-office", "sizing profile 'large'"),
-        ("dsit", "has target 'kubernetes'"),
-    ],
-)
-def test_what_the_roles_cannot_deploy_is_refused_clearly(dept: str, message: str) -> None:
-    with pytest.raises(BundleError, match=message):
-        bundle(UK, dept)
+def test_a_department_elsewhere_is_refused_clearly() -> None:
+    with pytest.raises(BundleError, match="has target 'kubernetes'"):
+        bundle(UK, "dsit")
+
+
+def test_workers_of_the_profile_with_their_ports() -> None:
+    assert bundle(MOLECULE, "ministry-a")["workers"] == []
+    large = bundle(UK, "cabinet-office")["workers"]
+    assert [w["name"] for w in large] == [
+        "generic1",
+        "generic2",
+        "generic3",
+        "generic4",
+        "fedsender1",
+        "fedsender2",
+    ]
+    assert [w["port"] for w in large] == [8101, 8102, 8103, 8104, None, None]
+    files = {f["path"] for f in bundle(UK, "cabinet-office")["files"]}
+    assert {f"synapse/workers/{w['name']}.yaml" for w in large} <= files
 
 
 def test_ca_files_carry_the_estate_ca_when_the_pki_exists(tmp_path: Path) -> None:
