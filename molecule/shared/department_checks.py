@@ -52,11 +52,21 @@ def workers(host: Any) -> tuple[Any, ...]:
     return PROFILES[variables(host)["govmatrix_settings"]["synapse"]["profile"]].workers
 
 
+def runs(host: Any, component: str) -> bool:
+    return component in variables(host)["govmatrix_components"]
+
+
+def database_apart(host: Any) -> bool:
+    return variables(host)["govmatrix_database_address"] != "127.0.0.1"
+
+
 def check_services(host: Any) -> None:
-    units = ["govmatrix-synapse", "govmatrix-archive", "nginx", "postgresql"]
-    units += [f"govmatrix-synapse-worker@{w.name}" for w in workers(host)]
-    if workers(host):
-        units.append("redis-server")
+    units = ["postgresql"] if runs(host, "postgresql") else []
+    if runs(host, "synapse"):
+        units += ["govmatrix-synapse", "govmatrix-archive", "nginx"]
+        units += [f"govmatrix-synapse-worker@{w.name}" for w in workers(host)]
+        if workers(host):
+            units.append("redis-server")
     for unit in units:
         service = host.service(unit)
         assert service.is_running, f"{unit} is not running"
@@ -76,9 +86,19 @@ def listening(host: Any) -> set[tuple[str, int]]:
 def check_ports(host: Any) -> None:
     sockets = listening(host)
     public = {(a, p) for a, p in sockets if a in ("0.0.0.0", "::", "*")}
+    if not runs(host, "reverse_proxy"):
+        # A database host apart: PostgreSQL on loopback and its own address, nothing public.
+        assert not public, f"public listeners on a database host: {sorted(public)}"
+        address = variables(host)["govmatrix_database_address"]
+        assert {a for a, p in sockets if p == 5432} <= {"127.0.0.1", "::1", address}
+        assert (address, 5432) in sockets, "PostgreSQL does not listen for the app host"
+        return
     # Only nginx faces the network: HTTPS, the HTTP redirect and federation.
     assert {p for _, p in public} == {80, 443, 8448}, f"public listeners: {sorted(public)}"
     internal = {p: a for a, p in sockets if p in (8008, 8090, 5432)}
+    if database_apart(host):
+        assert 5432 not in internal, "PostgreSQL runs on the app host, not the database host"
+        internal[5432] = "127.0.0.1"
     assert internal.get(8008) == "127.0.0.1", "Synapse must listen on loopback only"
     generic = [w for w in workers(host) if w.role == "generic"]
     for port in [8101 + i for i in range(len(generic))] + ([9093] if generic else []):
@@ -116,8 +136,19 @@ def check_files(host: Any) -> None:
 
 
 def check_homeserver_is_the_renderers(host: Any) -> None:
-    """The role writes byte for byte what `govmatrix render --target onprem` prints."""
+    """The role writes byte for byte what `govmatrix render --target onprem` prints (with
+    the database host's address, when the department's database runs apart)."""
     lay = layout(host)
+    on_host = host.file(f"{lay['config']}/synapse/homeserver.yaml").content
+    if database_apart(host):
+        from govmatrix.onprem.bundle import bundle
+
+        address = variables(host)["govmatrix_database_address"]
+        files = bundle(lay["estate"], lay["dept"], database_host=address)["files"]
+        expected = next(f for f in files if f["path"] == "synapse/homeserver.yaml")
+        assert on_host == expected["content"].encode(), "homeserver.yaml differs from the render"
+        assert f'host: "{address}"'.encode() in on_host
+        return
     rendered = subprocess.run(
         [
             str(GOVMATRIX),
@@ -133,7 +164,6 @@ def check_homeserver_is_the_renderers(host: Any) -> None:
         check=True,
         capture_output=True,
     ).stdout
-    on_host = host.file(f"{lay['config']}/synapse/homeserver.yaml").content
     assert on_host == rendered, "homeserver.yaml on the host differs from the render"
 
 

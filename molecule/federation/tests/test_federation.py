@@ -21,13 +21,19 @@ import department_checks as checks
 
 PROBE = (Path(__file__).parents[2] / "shared" / "matrix_probe.py").read_bytes()
 HOSTS = {"a": "fed-a", "b": "fed-b", "c": "fed-c"}
+# ministry-b's database runs on a host of its own.
+DATABASE_HOST = "fed-b-db"
 RUN = uuid.uuid4().hex[:8]  # fresh users per verify run
 
 
-def host_of(letter):
+def host_named(name):
     # The whole inventory directory: molecule's hosts plus the govmatrix_estate inventory.
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-    return testinfra.get_host(f"ansible://{HOSTS[letter]}?ansible_inventory={inventory}")
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")
+
+
+def host_of(letter):
+    return host_named(HOSTS[letter])
 
 
 class Dept:
@@ -60,14 +66,33 @@ def depts():
     return {letter: Dept(letter) for letter in HOSTS}
 
 
-@pytest.mark.parametrize("letter", sorted(HOSTS))
-def test_each_host_passes_the_department_checks(letter):
-    host = host_of(letter)
+@pytest.mark.parametrize("name", sorted(HOSTS.values()))
+def test_each_app_host_passes_the_department_checks(name):
+    host = host_named(name)
     checks.check_services(host)
     checks.check_ports(host)
     checks.check_files(host)
     checks.check_homeserver_is_the_renderers(host)
     checks.check_exposure(host)
+
+
+def test_the_separate_database_host_serves_only_its_department():
+    db = host_named(DATABASE_HOST)
+    checks.check_services(db)
+    checks.check_ports(db)
+    assert not db.service("govmatrix-synapse").is_running
+    rules = db.check_output("nft list ruleset")
+    assert "172.30.77.12" in rules and "5432" in rules, "5432 is not limited to the app host"
+    hba = db.file("/etc/postgresql/15/main/pg_hba.conf").content_string
+    assert "172.30.77.12/32" in hba
+    # The app host's Synapse really uses it (it answers, and its database is over there).
+    app = host_of("b")
+    assert "OK" in app.check_output(
+        "python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8008/health').read().decode())\""
+    )
+    query = "select count(*) from pg_tables where schemaname = 'public'"
+    tables = db.check_output(f'runuser -u postgres -- psql -tAc "{query}" synapse')
+    assert int(tables) > 50, "Synapse's schema is not on the database host"
 
 
 def converse(origin, peer):

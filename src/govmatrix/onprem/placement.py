@@ -8,6 +8,7 @@ so they share a host.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,10 +34,13 @@ class HostPlacement:
     department: str
     components: tuple[str, ...]
     vars: dict[str, Any] = field(default_factory=dict)
+    network_address: str | None = None  # `address:` in the hosts file
 
     @property
     def address(self) -> str:
-        return str(self.vars.get("ansible_host", self.name))
+        """Where the department's other hosts reach this one: `address`, else ansible_host,
+        else the inventory name."""
+        return self.network_address or str(self.vars.get("ansible_host", self.name))
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ def parse_hosts(hosts: Any, estate: Estate, source: str) -> dict[str, Department
         if not isinstance(spec, dict):
             problems.append(f"{where}: expected a mapping with 'department'")
             continue
-        extra = set(spec) - {"department", "components", "vars"}
+        extra = set(spec) - {"department", "components", "vars", "address"}
         if extra:
             problems.append(f"{where}: unknown keys {', '.join(sorted(extra))}")
         dept_id = spec.get("department")
@@ -104,14 +108,26 @@ def parse_hosts(hosts: Any, estate: Estate, source: str) -> dict[str, Department
         components = _components(spec.get("components"), where, problems)
         if not known[dept_id].archive.enabled:
             components = tuple(c for c in components if c != "archive")
+        address = spec.get("address")
+        if address is not None and not _is_ip(address):
+            problems.append(f"{where}.address: {address!r} is not an IP address")
+            address = None
         by_department.setdefault(dept_id, []).append(
-            HostPlacement(str(name), dept_id, components, dict(host_vars))
+            HostPlacement(str(name), dept_id, components, dict(host_vars), address)
         )
     for dept_id, placed in by_department.items():
         problems += _check_department(dept_id, placed, archive=known[dept_id].archive.enabled)
     if problems:
         raise PlacementError(source, problems)
     return {d: DepartmentPlacement(d, tuple(h)) for d, h in by_department.items()}
+
+
+def _is_ip(value: Any) -> bool:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _check_department(dept_id: str, placed: list[HostPlacement], *, archive: bool) -> list[str]:
@@ -129,6 +145,19 @@ def _check_department(dept_id: str, placed: list[HostPlacement], *, archive: boo
                 "each component runs on one host"
             )
     app_hosts = {h.name for h in placed for c in COLOCATED if c in h.components}
+    db = next((h for h in placed if "postgresql" in h.components), None)
+    if db is not None and db.name not in app_hosts and not _is_ip(db.address):
+        problems.append(
+            f"department '{dept_id}': the database host {db.name} runs apart, so it needs an "
+            "IP address (set 'address', or ansible_host) for PostgreSQL and the firewall"
+        )
+    split = db is not None and db.name not in app_hosts
+    for host in placed:
+        if split and host.name in app_hosts and not _is_ip(host.address):
+            problems.append(
+                f"department '{dept_id}': {host.name} reaches a separate database host, "
+                "so it needs an IP address (set 'address', or ansible_host)"
+            )
     if len(app_hosts) > 1:
         problems.append(
             f"department '{dept_id}': {', '.join(COLOCATED)} must share one host "

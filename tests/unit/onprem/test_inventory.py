@@ -130,3 +130,33 @@ def test_ansible_inventory_shows_estate_errors_like_the_cli(tmp_path: Path) -> N
     result = run_inventory(hosts, tmp_path)
     assert "estate.yml:4" in result.stderr, result.stderr
     assert "did you mean 'synapse'" in result.stderr, result.stderr
+
+
+def test_a_database_apart_needs_ip_addresses() -> None:
+    with pytest.raises(PlacementError) as err:
+        uk(
+            {
+                "app": {
+                    "department": "ago",
+                    "components": ["synapse", "element_web", "reverse_proxy", "archive"],
+                },
+                "db": {"department": "ago", "components": ["postgresql"]},
+            }
+        )
+    assert "the database host db runs apart, so it needs an IP address" in str(err.value)
+    assert "app reaches a separate database host" in str(err.value)
+    inventory = uk(
+        {
+            "app": {
+                "department": "ago",
+                "components": ["synapse", "element_web", "reverse_proxy", "archive"],
+                "address": "10.0.0.1",
+            },
+            "db": {"department": "ago", "components": ["postgresql"], "address": "10.0.0.2"},
+        }
+    )
+    ago = inventory.group_vars["department_ago"]
+    assert ago["govmatrix_database_address"] == "10.0.0.2"
+    assert ago["govmatrix_database_clients"] == ["10.0.0.1/32"]
+    with pytest.raises(PlacementError, match=r"'db\.example' is not an IP address"):
+        uk({"h": {"department": "ago", "address": "db.example"}})
