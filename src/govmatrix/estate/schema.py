@@ -219,12 +219,62 @@ class ExternalIdentity(IdentityBase):
 Identity = Annotated[BundledIdentity | ExternalIdentity, Field(discriminator="provider")]
 
 
+K8sName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+
+
+class ManagedDatabase(Strict):
+    """A cloud provider's PostgreSQL: the platform team creates the server, the databases
+    `synapse` and `archive` (collation C) and their roles; govmatrix connects to it."""
+
+    host: str = Field(min_length=1, description="DNS name or address of the server.")
+    port: int = Field(5432, ge=1, le=65535)
+    address_blocks: list[Cidr] = Field(
+        min_length=1, description="Where the server lives; the only database egress allowed."
+    )
+
+
 class KubernetesSettings(Strict):
     ingress_class: str = "nginx"
-    cluster_issuer: str | None = Field(None, description="cert-manager issuer; None: estate CA.")
-    image_registry: str | None = Field(None, description="Mirror for air-gapped clusters.")
+    ingress_namespace: K8sName = Field(
+        "ingress-nginx",
+        description="Namespace of the ingress controller: the only source of client and "
+        "federation traffic, and the way out for federation.",
+    )
+    cluster_issuer: str | None = Field(
+        None,
+        description="cert-manager ClusterIssuer holding the estate CA. None: each department "
+        "gets an Issuer of its own over the CA secret 'estate-ca'.",
+    )
+    image_registry: str | None = Field(
+        None,
+        description="Mirror for air-gapped clusters: images become REGISTRY/<path>:<tag>.",
+    )
     storage_class: str | None = None
+    media_size: Annotated[str, Field(pattern=r"^\d{1,6}[MGT]i$")] = "50Gi"
     database: Literal["cnpg", "managed"] = "cnpg"
+    database_size: Annotated[str, Field(pattern=r"^\d{1,6}[MGT]i$")] = "20Gi"
+    managed_database: ManagedDatabase | None = Field(
+        None, description="Connection settings, when database is 'managed'."
+    )
+    cnpg_namespace: K8sName = Field("cnpg-system", description="Where the CNPG operator runs.")
+    api_server_blocks: list[Cidr] = Field(
+        default_factory=lambda: ["0.0.0.0/0"],
+        description="Addresses of the Kubernetes API server; CNPG's instance manager talks "
+        "to it (ports 443 and 6443 only). Narrow this to your control plane.",
+    )
+    dns_namespace: K8sName = "kube-system"
+    secret_store: str = Field(
+        "govmatrix",
+        description="external-secrets ClusterSecretStore the rendered YAML reads secrets from.",
+    )
+    service_monitor: bool = Field(False, description="Add Prometheus ServiceMonitors.")
+    monitoring_namespace: K8sName = "monitoring"
+
+    @model_validator(mode="after")
+    def _managed_needs_settings(self) -> KubernetesSettings:
+        if self.database == "managed" and self.managed_database is None:
+            raise ValueError("database 'managed' needs 'managed_database' (host, address_blocks)")
+        return self
 
 
 class Branding(Strict):
@@ -308,6 +358,14 @@ class Department(Sections):
         "(on-prem racks). Synapse refuses private addresses by default; peers that allow "
         "this department may reach these blocks, and nothing else private.",
     )
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved_namespace(cls, value: str) -> str:
+        # The id names the department's Kubernetes namespace.
+        if value == "default" or value.startswith("kube-"):
+            raise ValueError(f"'{value}' is a reserved Kubernetes namespace; choose another id")
+        return value
 
     @property
     def brand(self) -> str:

@@ -62,7 +62,9 @@ def render(
 def _components(ctx: Context) -> Iterator[tuple[str, str, bool]]:
     yield from components.synapse(ctx)
     yield from components.element(ctx)
-    if ctx.target.kind != "kubernetes":  # on Kubernetes the ingress controller does this job
+    if ctx.target.kind == "kubernetes":  # the ingress controller does nginx's job there
+        yield from components.wellknown(ctx)
+    else:
         yield from components.nginx(ctx)
     if ctx.department.archive.enabled:
         yield from components.archive(ctx)

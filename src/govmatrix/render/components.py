@@ -43,6 +43,11 @@ def element(ctx: Context) -> Rendered:
     yield paths.ELEMENT_CONFIG, render_template("element/config.json.j2", c=ctx), False
 
 
+def wellknown(ctx: Context) -> Rendered:
+    yield paths.WELLKNOWN_SERVER, render_template("wellknown/server.json.j2", c=ctx), False
+    yield paths.WELLKNOWN_CLIENT, render_template("wellknown/client.json.j2", c=ctx), False
+
+
 def nginx(ctx: Context) -> Rendered:
     dept = ctx.department.id
     yield paths.nginx_site(dept), render_template("nginx/site.conf.j2", c=ctx), False

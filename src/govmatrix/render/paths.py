@@ -17,6 +17,9 @@ ARCHIVE_REGISTRATION = "synapse/appservices/archive.yaml"
 ARCHIVE_CONFIG = "archive/archive.yaml"
 ARCHIVE_PGPASS = "archive/pgpass"
 ELEMENT_CONFIG = "element/config.json"
+# Served at /.well-known/matrix/{server,client} where no nginx of ours inlines them.
+WELLKNOWN_SERVER = "wellknown/server"
+WELLKNOWN_CLIENT = "wellknown/client"
 
 
 def worker_config(name: str) -> str:

@@ -49,6 +49,28 @@ class Target:
     archive_port: int = 8090
     redis_port: int = 6379
     redirect_http: bool = True  # serve port 80 only to redirect to HTTPS
+    # Where Synapse and the archive differ between binding and being reached (Kubernetes:
+    # bind all addresses, be reached by Service name). None: the same address.
+    synapse_service: str | None = None
+    archive_listen: str | None = None
+    # A client-API listener for the department's own services (the archive, deploy jobs),
+    # so the public listener can be reachable from the ingress controller alone.
+    internal_port: int | None = None
+    metrics_port: int | None = None  # Prometheus metrics listener, when monitored
+    # Federation senders have no HTTP listener; give them one for health probes.
+    worker_health: bool = False
+
+    @property
+    def synapse_host(self) -> str:
+        return self.synapse_service or self.synapse_address
+
+    @property
+    def archive_bind(self) -> str:
+        return self.archive_listen or self.archive_address
+
+    @property
+    def internal_api_port(self) -> int:
+        return self.internal_port or self.synapse_port
 
     def with_overrides(self, **changes: object) -> Target:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -109,23 +131,49 @@ def target_for(
             admin_networks=("127.0.0.1/32", "::1/128"),
         )
     if kind == "kubernetes":
-        return Target(
-            kind="kubernetes",
-            config_dir="/config",
-            data_dir="/data",
-            log_dir=None,
-            secrets_dir="/secrets",
-            tls_dir="/tls",
-            ca_dir="/ca",
-            element_root="/usr/share/nginx/html",
-            checkpoint_log_dir="/checkpoint-log",
-            public_address="",
-            synapse_address="0.0.0.0",
-            database_host=f"{department.id}-db-rw",
-            database_port=5432,
-            redis_host=f"{department.id}-redis",
-            archive_address=f"{department.id}-archive",
-            admin_networks=(),
-            redirect_http=False,
-        )
+        return _kubernetes(department)
     raise ValueError(f"unknown target '{kind}'; expected one of {', '.join(TARGET_KINDS)}")
+
+
+# Service names inside a department's namespace (govmatrix.kube creates them).
+KUBE_SYNAPSE_SERVICE = "synapse"
+KUBE_ARCHIVE_SERVICE = "archive"
+KUBE_REDIS_SERVICE = "redis"
+KUBE_DATABASE_CLUSTER = "db"  # CloudNativePG names its read-write Service '<cluster>-rw'
+
+
+def _kubernetes(department: Department) -> Target:
+    settings = department.kubernetes
+    if settings.database == "managed" and settings.managed_database is not None:
+        database_host, database_port = (
+            settings.managed_database.host,
+            settings.managed_database.port,
+        )
+    else:
+        database_host, database_port = f"{KUBE_DATABASE_CLUSTER}-rw", 5432
+    return Target(
+        kind="kubernetes",
+        config_dir="/config",
+        data_dir="/data",
+        log_dir=None,
+        secrets_dir="/secrets",
+        tls_dir="/tls",
+        ca_dir="/ca",
+        element_root="/app",
+        checkpoint_log_dir="/checkpoint-log",
+        public_address="",
+        synapse_address="0.0.0.0",
+        database_host=database_host,
+        database_port=database_port,
+        redis_host=KUBE_REDIS_SERVICE,
+        archive_address=KUBE_ARCHIVE_SERVICE,
+        admin_networks=(),
+        # The ingress controller serves federation on 443 with the client API.
+        federation_port=443,
+        redirect_http=False,
+        synapse_service=KUBE_SYNAPSE_SERVICE,
+        archive_listen="0.0.0.0",
+        internal_port=8009,
+        metrics_port=9000 if settings.service_monitor else None,
+        worker_health=True,
+    )
