@@ -61,3 +61,31 @@ def relocate(target: Target, root: Path) -> Target:
         if (value := getattr(target, name)) is not None
     }
     return dataclasses.replace(target, **changes)
+
+
+@pytest.fixture(scope="session")
+def kube_objects(example_estates: dict[str, Estate]) -> dict[str, dict[str, list[dict]]]:
+    """Every department of both example estates as Kubernetes objects (rendered YAML mode)."""
+    from govmatrix.kube import Options, estate_objects
+    from govmatrix.pki import partner_ca_texts
+
+    return {
+        name: estate_objects(
+            estate,
+            estate.departments,
+            Options(partner_cas=partner_ca_texts(EXAMPLES[name], estate)),
+        )
+        for name, estate in example_estates.items()
+    }
+
+
+def pod_specs(item: dict) -> list[dict]:
+    """The pod spec inside a workload object, if it has one."""
+    kind = item["kind"]
+    if kind in ("Deployment", "StatefulSet", "Job", "DaemonSet", "ReplicaSet"):
+        return [item["spec"]["template"]["spec"]]
+    if kind == "CronJob":
+        return [item["spec"]["jobTemplate"]["spec"]["template"]["spec"]]
+    if kind == "Pod":
+        return [item["spec"]]
+    return []

@@ -31,9 +31,11 @@ app.add_typer(artifacts_app, name="artifacts")
 def _register_subcommands() -> None:
     from govmatrix.archive.cli import app as archive_app
     from govmatrix.demo.cli import app as demo_app
+    from govmatrix.kube.cli import app as kube_app
 
     app.add_typer(demo_app, name="demo")
     app.add_typer(archive_app, name="archive")
+    app.add_typer(kube_app, name="kube")
 
 
 _register_subcommands()
@@ -145,11 +147,17 @@ def render(
         str | None, typer.Option("--root", help="Demo state directory the paths point into.")
     ] = None,
 ) -> None:
-    """Render config files. Secret-bearing files hold placeholders and are written 0600."""
+    """Render config files. Secret-bearing files hold placeholders and are written 0600.
+
+    With --target kubernetes and --out, writes each department's Kubernetes objects instead
+    (one YAML file per object and a kustomization); the config files are in its ConfigMap."""
     from govmatrix.render import render as render_department
     from govmatrix.render import target_for
 
     estate = _load(estate_file)
+    if target is TargetChoice.kubernetes and out_dir is not None and file is None:
+        _write_manifests(estate_file, estate, department, out_dir)
+        return
     wanted = department or [d.id for d in estate.departments]
     graph = build_graph(estate)
     rendered = {}
@@ -186,6 +194,30 @@ def render(
             os.chmod(dest, item.mode)
             count += 1
     out.print(f"[green]✓[/] wrote {count} files for {len(rendered)} departments to {out_dir}")
+
+
+def _write_manifests(
+    estate_file: Path, estate: Estate, wanted: list[str] | None, out_dir: Path
+) -> None:
+    from govmatrix.kube import Options, estate_objects
+    from govmatrix.kube.manifests import stale, write_department
+    from govmatrix.pki import PkiError, partner_ca_texts
+
+    try:
+        departments = [estate.department(d) for d in wanted or [d.id for d in estate.departments]]
+        options = Options(partner_cas=partner_ca_texts(estate_file, estate))
+    except (KeyError, PkiError) as exc:
+        _fail(str(exc.args[0]), EXIT_INVALID)
+    count = 0
+    for dept_id, objects in estate_objects(estate, departments, options).items():
+        folder = out_dir / dept_id
+        count += len(write_department(folder, objects)) - 1
+        for path in stale(folder, objects):
+            err.print(f"[yellow]![/] {path} names no object any more; remove it", highlight=False)
+    out.print(
+        f"[green]✓[/] wrote {count} Kubernetes objects for {len(departments)} departments "
+        f"to {out_dir} (one folder each, with a kustomization.yaml)"
+    )
 
 
 # --- graph ------------------------------------------------------------------------------------

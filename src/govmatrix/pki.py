@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from govmatrix.estate.pki_plan import CertificatePlan, PkiPlan
-from govmatrix.estate.schema import Partner
+from govmatrix.estate.schema import Estate, Partner
 
 CA_DAYS = 3650
 SERVER_DAYS = 397
@@ -287,3 +287,13 @@ def init(
     for cert in plan.certificates:
         pki.ensure_department(cert, report)
     return report
+
+
+def partner_ca_texts(estate_file: Path, estate: Estate) -> dict[str, str]:
+    """PEM text of every partner's CA bundle, by partner id (for Kubernetes ConfigMaps)."""
+    texts = {}
+    for partner in estate.partners:
+        source = partner_ca_source(estate_file, partner)
+        if source is not None:
+            texts[partner.id] = source.read_text(encoding="utf-8")
+    return texts

@@ -62,6 +62,32 @@ def enroll(
 
 
 @app.command()
+def migrate(
+    owner: Annotated[str, typer.Option(help="Role that owns the schema.")] = "archive_owner",
+    app_role: Annotated[str, typer.Option(help="The service's role (SELECT, INSERT).")] = (
+        "archive"
+    ),
+    password_file: Annotated[
+        Path | None, typer.Option(help="Password of the connecting role (else libpq's own).")
+    ] = None,
+) -> None:
+    """Create or update the archive schema (idempotent). Connects with libpq's environment
+    (PGHOST, PGDATABASE, PGUSER, ...) as a role that is the owner or a member of it."""
+    import psycopg
+
+    from govmatrix.archive.store import migrate as run_migrate
+
+    password = password_file.read_text().strip() if password_file else None
+    try:
+        with psycopg.connect("", password=password) as conn:
+            run_migrate(conn, owner, app_role)
+    except psycopg.Error as exc:
+        err.print(f"[bold red]error:[/] archive schema migration failed: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"archive schema up to date (owner {owner}, service role {app_role})")
+
+
+@app.command()
 def verify(
     config: ConfigOpt,
     dsn: Annotated[str | None, typer.Option(help="Connect with this libpq DSN instead.")] = None,

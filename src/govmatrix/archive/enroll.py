@@ -51,7 +51,7 @@ def _is_admin(http: httpx.Client, as_token: str, user_id: str) -> bool:
     return response.status_code == 200 and bool(response.json().get("admin"))
 
 
-def _operator_token(http: httpx.Client, server_name: str, shared: str, password: str) -> str:
+def operator_token(http: httpx.Client, server_name: str, shared: str, password: str) -> str:
     """Create the operator admin once (shared secret), or log in as it."""
     nonce = _check(http.get("/_synapse/admin/v1/register"), "registration nonce").json()["nonce"]
     body = {
@@ -97,7 +97,7 @@ def enrol(
         )
         if "M_USER_IN_USE" not in response.text:
             _check(response, f"registering {user_id}")
-        token = _operator_token(
+        token = operator_token(
             http,
             config.server_name,
             shared_secret_file.read_text().strip(),

@@ -18,7 +18,7 @@ def test_registration_closed() -> None:
 def test_synapse_listeners_never_public() -> None:
     for item, config in homeservers():
         for listener in config["listeners"]:
-            assert listener["tls"] is False
+            assert listener.get("tls", False) is False  # absent: plain HTTP
             for address in listener["bind_addresses"]:
                 if item.target == "kubernetes":
                     continue  # pod network; NetworkPolicies decide who connects

@@ -1,0 +1,55 @@
+"""Container images, with the registry mirror air-gapped clusters use.
+
+Upstream references are pinned by the estate's versions. With `kubernetes.image_registry`
+set, every image is pulled from the mirror under the same path: `ghcr.io/element-hq/synapse`
+becomes `REGISTRY/element-hq/synapse`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from govmatrix import __version__
+from govmatrix.estate.schema import Department, Estate
+
+REDIS_TAG = "7.4.2-alpine"
+POSTGRES_MAJOR = 15  # the same major as on-prem (Debian 12) and the demo
+
+
+@dataclass(frozen=True)
+class Images:
+    synapse: str
+    element: str
+    redis: str
+    govmatrix: str  # archive service and the config init container
+    postgres: str  # CloudNativePG operand image
+
+
+def upstream(estate: Estate, department: Department) -> Images:
+    return Images(
+        synapse=f"ghcr.io/element-hq/synapse:v{department.synapse.version}",
+        element=f"ghcr.io/element-hq/element-web:v{estate.estate.artifacts.element_version}",
+        redis=f"docker.io/library/redis:{REDIS_TAG}",
+        govmatrix=f"ghcr.io/govmatrix/govmatrix:{__version__}",
+        postgres=f"ghcr.io/cloudnative-pg/postgresql:{POSTGRES_MAJOR}",
+    )
+
+
+def mirrored(reference: str, registry: str) -> str:
+    """`host/path:tag` pulled through `registry` instead of `host`."""
+    path = reference.split("/", 1)[1]
+    return f"{registry.rstrip('/')}/{path}"
+
+
+def images(estate: Estate, department: Department) -> Images:
+    refs = upstream(estate, department)
+    registry = department.kubernetes.image_registry
+    if not registry:
+        return refs
+    return Images(
+        synapse=mirrored(refs.synapse, registry),
+        element=mirrored(refs.element, registry),
+        redis=mirrored(refs.redis, registry),
+        govmatrix=mirrored(refs.govmatrix, registry),
+        postgres=mirrored(refs.postgres, registry),
+    )

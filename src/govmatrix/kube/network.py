@@ -1,0 +1,205 @@
+"""NetworkPolicies: deny by default, then allow exactly the department's own paths.
+
+Federation travels the standard Matrix path: a peer's server name resolves to the ingress
+controller (or, outside the cluster, to the peer's address blocks), so Synapse's only ways
+out are the ingress controller, its own database, archive and Redis, DNS, and the address
+blocks of the peers and partners it federates with. Synapse's federation allow-list stays
+the authority on who may federate; these policies add isolation: no pod of one department
+can open a connection to a pod of another, in either direction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from govmatrix.kube import archive, database, element, synapse
+from govmatrix.kube.meta import NAME_LABEL, metadata, obj, selector
+from govmatrix.render.context import Context
+
+Obj = dict[str, Any]
+
+NS_NAME_LABEL = "kubernetes.io/metadata.name"
+FEDERATION_PORTS = (443, 8448)
+SEED_APP = "seed"
+
+
+def _ns(name: str) -> Obj:
+    return {"namespaceSelector": {"matchLabels": {NS_NAME_LABEL: name}}}
+
+
+def _pods(match: dict[str, str]) -> Obj:
+    return {"podSelector": {"matchLabels": match}}
+
+
+def _ports(*ports: int | str, protocol: str = "TCP") -> list[Obj]:
+    return [{"port": port, "protocol": protocol} for port in ports]
+
+
+def _policy(
+    ctx: Context,
+    name: str,
+    pods: dict[str, str],
+    ingress: list[Obj] | None,
+    egress: list[Obj] | None,
+) -> Obj:
+    """A policy for the pods labelled `pods` ({}: every pod of the namespace)."""
+    types = []
+    spec: Obj = {"podSelector": {"matchLabels": pods} if pods else {}}
+    if ingress is not None:
+        types.append("Ingress")
+        spec["ingress"] = ingress
+    if egress is not None:
+        types.append("Egress")
+        spec["egress"] = egress
+    spec["policyTypes"] = types
+    return obj(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        metadata(ctx.department, name, "govmatrix", "network"),
+        spec=spec,
+    )
+
+
+def _database_peer(ctx: Context) -> list[Obj]:
+    """Egress rules to the department's own database, wherever it runs."""
+    t = ctx.target
+    settings = ctx.department.kubernetes
+    if settings.database == "managed" and settings.managed_database is not None:
+        blocks = [
+            {"ipBlock": {"cidr": block}} for block in settings.managed_database.address_blocks
+        ]
+        return [{"to": blocks, "ports": _ports(t.database_port)}]
+    return [{"to": [_pods({database.CNPG_CLUSTER_LABEL: "db"})], "ports": _ports(t.database_port)}]
+
+
+def _federation_blocks(ctx: Context) -> list[Obj]:
+    own = set(ctx.target.federation_ip_whitelist)
+    blocks = [b for b in ctx.federation_ip_whitelist if b not in own]
+    if not blocks:
+        return []
+    return [{"to": [{"ipBlock": {"cidr": b}} for b in blocks], "ports": _ports(*FEDERATION_PORTS)}]
+
+
+def _synapse(ctx: Context) -> Obj:
+    t = ctx.target
+    settings = ctx.department.kubernetes
+    synapse_pods = _pods({NAME_LABEL: synapse.APP})
+    ingress = [
+        # Client and federation listeners ("http" names the port on every process).
+        {"from": [_ns(settings.ingress_namespace)], "ports": _ports("http")},
+        # The department's own services: the archive, its enrolment, the demo seed job.
+        {
+            "from": [_pods({NAME_LABEL: archive.APP}), _pods({NAME_LABEL: SEED_APP})],
+            "ports": _ports(t.internal_api_port),
+        },
+    ]
+    egress = [
+        {"to": [_ns(settings.ingress_namespace)], "ports": _ports(*FEDERATION_PORTS)},
+        *_database_peer(ctx),
+        *_federation_blocks(ctx),
+    ]
+    if ctx.department.archive.enabled:
+        egress.append(
+            {"to": [_pods(selector(archive.APP, "service"))], "ports": _ports(t.archive_port)}
+        )
+    if ctx.sizing.uses_workers:
+        ingress.append({"from": [synapse_pods], "ports": _ports(t.replication_port)})
+        egress.append({"to": [synapse_pods], "ports": _ports(t.replication_port)})
+        egress.append({"to": [_pods({NAME_LABEL: "redis"})], "ports": _ports(t.redis_port)})
+    if t.metrics_port:
+        ingress.append(
+            {"from": [_ns(settings.monitoring_namespace)], "ports": _ports(t.metrics_port)}
+        )
+    return _policy(ctx, "synapse", {NAME_LABEL: synapse.APP}, ingress, egress)
+
+
+def _archive(ctx: Context) -> Obj:
+    t = ctx.target
+    ingress = [{"from": [_pods({NAME_LABEL: synapse.APP})], "ports": _ports(t.archive_port)}]
+    egress = [
+        {"to": [_pods(selector(synapse.APP, synapse.MAIN))], "ports": _ports(t.internal_api_port)},
+        *_database_peer(ctx),
+    ]
+    return _policy(ctx, "archive", {NAME_LABEL: archive.APP}, ingress, egress)
+
+
+def _postgresql(ctx: Context) -> Obj:
+    t = ctx.target
+    settings = ctx.department.kubernetes
+    own = _pods({database.CNPG_CLUSTER_LABEL: "db"})
+    clients = [_pods({NAME_LABEL: synapse.APP}), _pods({NAME_LABEL: archive.APP})]
+    ingress = [
+        {"from": clients, "ports": _ports(t.database_port)},
+        # Instances replicate from each other; the operator checks their status.
+        {"from": [own], "ports": _ports(t.database_port, database.CNPG_STATUS_PORT)},
+        {
+            "from": [_ns(settings.cnpg_namespace)],
+            "ports": _ports(t.database_port, database.CNPG_STATUS_PORT),
+        },
+    ]
+    egress = [
+        {"to": [own], "ports": _ports(t.database_port, database.CNPG_STATUS_PORT)},
+        # The instance manager talks to the Kubernetes API.
+        {
+            "to": [{"ipBlock": {"cidr": block}} for block in settings.api_server_blocks],
+            "ports": _ports(443, 6443),
+        },
+    ]
+    return _policy(ctx, "postgresql", {database.CNPG_CLUSTER_LABEL: "db"}, ingress, egress)
+
+
+def objects(ctx: Context, *, seed: bool = False) -> list[Obj]:
+    t = ctx.target
+    settings = ctx.department.kubernetes
+    dns = {
+        **_ns(settings.dns_namespace),
+        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+    }
+    out = [
+        _policy(ctx, "default-deny", {}, [], []),
+        _policy(
+            ctx,
+            "dns",
+            {},
+            None,
+            [{"to": [dns], "ports": _ports(53, protocol="UDP") + _ports(53)}],
+        ),
+        _synapse(ctx),
+        _policy(
+            ctx,
+            "element",
+            {NAME_LABEL: element.APP},
+            [{"from": [_ns(settings.ingress_namespace)], "ports": _ports(element.PORT)}],
+            None,
+        ),
+    ]
+    if ctx.sizing.uses_workers:
+        out.append(
+            _policy(
+                ctx,
+                "redis",
+                {NAME_LABEL: "redis"},
+                [{"from": [_pods({NAME_LABEL: synapse.APP})], "ports": _ports(t.redis_port)}],
+                None,
+            )
+        )
+    if ctx.department.archive.enabled:
+        out.append(_archive(ctx))
+    if settings.database == "cnpg":
+        out.append(_postgresql(ctx))
+    if seed:
+        out.append(
+            _policy(
+                ctx,
+                "seed",
+                {NAME_LABEL: SEED_APP},
+                None,
+                [
+                    {
+                        "to": [_pods(selector(synapse.APP, synapse.MAIN))],
+                        "ports": _ports(t.internal_api_port),
+                    }
+                ],
+            )
+        )
+    return out
