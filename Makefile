@@ -76,9 +76,10 @@ test-integration: setup
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check src tests bench plugins molecule
-	$(BIN)/ruff format --check src tests bench plugins molecule
+	$(BIN)/ruff check src tests bench plugins molecule pulumi
+	$(BIN)/ruff format --check src tests bench plugins molecule pulumi
 	$(BIN)/mypy src
+	MYPYPATH=src:pulumi $(BIN)/mypy --strict pulumi/govmatrix_pulumi pulumi/policy/govmatrix_policies.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
 
 bench: venv

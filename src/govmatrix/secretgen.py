@@ -15,21 +15,26 @@ def token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-def signing_key(key_id: str | None = None) -> str:
+def signing_key_from_seed(seed: bytes, key_id: str) -> str:
     """A Synapse signing key file line: 'ed25519 <key id> <unpadded base64 seed>'."""
-    key = ed25519.Ed25519PrivateKey.generate()
-    seed = key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    version = key_id or "a_" + secrets.token_hex(2)
-    return f"ed25519 {version} {base64.b64encode(seed).decode().rstrip('=')}\n"
+    if len(seed) != 32:
+        raise ValueError("an Ed25519 seed is 32 bytes")
+    return f"ed25519 {key_id} {base64.b64encode(seed).decode().rstrip('=')}\n"
 
 
-def ed25519_pem() -> str:
-    key = ed25519.Ed25519PrivateKey.generate()
+def ed25519_pem_from_seed(seed: bytes) -> str:
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+
+
+def signing_key(key_id: str | None = None) -> str:
+    return signing_key_from_seed(secrets.token_bytes(32), key_id or "a_" + secrets.token_hex(2))
+
+
+def ed25519_pem() -> str:
+    return ed25519_pem_from_seed(secrets.token_bytes(32))
 
 
 def generate(spec: SecretSpec) -> str:

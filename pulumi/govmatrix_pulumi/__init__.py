@@ -1,0 +1,1 @@
+"""The Pulumi program's parts: stack settings, secrets, and a component per department."""
