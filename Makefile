@@ -13,12 +13,15 @@ SYNAPSE_PYTHON ?= /usr/bin/python3
 SYNAPSE_VERSION ?= 1.163.2
 # postgres: psycopg2; redis: workers of the medium and large profiles.
 SYNAPSE_EXTRAS := postgres,redis
+# checkov scans the rendered Kubernetes manifests; it cannot share a venv with Pulumi.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION ?= 3.3.30
 BIN := $(VENV)/bin
 ESTATE ?= inventories/demo/estate.yml
 OUT ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup system venv synapse demo demo-down render test test-unit test-integration test-hosts test-ansible lint bench-ansible bench schema golden clean help
+.PHONY: setup system venv synapse tools demo demo-down render test test-unit test-integration test-hosts test-ansible lint bench-ansible bench schema golden clean help
 
 help:
 	@echo "make demo   - set up, then bring up the demo estate (real Synapse, PostgreSQL, nginx)"
@@ -47,6 +50,13 @@ $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)-$(SYNAPSE_EXTRAS):
 	@$(SYNAPSE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'matrix-synapse[$(SYNAPSE_EXTRAS)]==$(SYNAPSE_VERSION)' 2>&1 | grep -v "is ignored: it is neither" || true
 	@$(SYNAPSE_VENV)/bin/python -c "import importlib.metadata as m; assert m.version('matrix-synapse') == '$(SYNAPSE_VERSION)'" && touch $@
 
+tools: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@echo "installing checkov $(CHECKOV_VERSION) into $(CHECKOV_VENV)"
+	@$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)' 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(CHECKOV_VENV)/bin/checkov --version >/dev/null && touch $@
+
 demo: setup
 	$(BIN)/govmatrix demo up --estate $(ESTATE) $(DEMO_ARGS)
 
@@ -63,7 +73,7 @@ demo-down: venv
 test-hosts: venv
 	@bash scripts/test-hosts.sh all
 
-test: setup test-hosts
+test: setup tools test-hosts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-ansible: setup test-hosts
@@ -72,7 +82,7 @@ test-ansible: setup test-hosts
 test-unit: venv
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
-test-integration: setup
+test-integration: setup tools
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
 
 lint: venv

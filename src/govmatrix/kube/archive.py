@@ -13,6 +13,7 @@ from govmatrix.kube import config, security
 from govmatrix.kube.images import Images
 from govmatrix.kube.meta import labels, metadata, obj, selector
 from govmatrix.kube.secrets import ARCHIVE_MIGRATE_ROLE, DB_MIGRATE_SECRET
+from govmatrix.kube.security import UIDS
 from govmatrix.kube.sizing import ARCHIVE, JOB
 from govmatrix.render import RenderedFile, paths
 from govmatrix.render.context import Context
@@ -20,7 +21,7 @@ from govmatrix.render.context import Context
 Obj = dict[str, Any]
 
 APP = "archive"
-UID = 10001  # the govmatrix image's user
+UID = UIDS["govmatrix"]
 SECRET_FILES = {
     "archive_as_token": "archive_as_token",
     "archive_hs_token": "archive_hs_token",

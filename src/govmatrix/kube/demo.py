@@ -10,6 +10,7 @@ from govmatrix.kube import security
 from govmatrix.kube.images import Images
 from govmatrix.kube.meta import SECRETS, labels, metadata, obj
 from govmatrix.kube.network import SEED_APP
+from govmatrix.kube.security import UIDS
 from govmatrix.kube.sizing import JOB
 from govmatrix.render.context import Context
 
@@ -17,7 +18,7 @@ Obj = dict[str, Any]
 
 EXPIRES_LABEL = "govmatrix.io/expires"
 USERS_SECRET = "demo-users"
-UID = 10001
+UID = UIDS["govmatrix"]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from govmatrix.kube import config, security
 from govmatrix.kube.images import Images
 from govmatrix.kube.meta import CONFIG_MAP, labels, metadata, obj, selector
+from govmatrix.kube.security import UIDS
 from govmatrix.kube.sizing import ELEMENT
 from govmatrix.render import RenderedFile, paths
 from govmatrix.render.context import Context
@@ -15,7 +16,7 @@ from govmatrix.render.context import Context
 Obj = dict[str, Any]
 
 APP = "element"
-UID = 101  # nginx in the official image
+UID = UIDS["element"]
 PORT = 8080
 
 

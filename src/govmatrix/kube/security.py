@@ -12,6 +12,11 @@ Obj = dict[str, Any]
 
 SECCOMP = {"type": "RuntimeDefault"}
 
+# Users the containers run as: above 10000, so they never match a user of the node. The
+# images' files are world-readable and everything they write is a mounted volume, so the
+# images' own users (991, 101, 999) are not needed.
+UIDS = {"synapse": 10991, "element": 10101, "redis": 10999, "govmatrix": 10001}
+
 
 def pod_security(uid: int) -> Obj:
     return {
@@ -47,7 +52,8 @@ def container(
     return {
         "name": name,
         "image": image,
-        "imagePullPolicy": "IfNotPresent",
+        # Tags can move; Always makes the node check the (mirror) registry every start.
+        "imagePullPolicy": "Always",
         "securityContext": container_security(uid),
         "resources": resources.spec(),
         **fields,

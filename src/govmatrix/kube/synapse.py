@@ -10,6 +10,7 @@ from typing import Any
 from govmatrix.kube import config, security
 from govmatrix.kube.images import Images
 from govmatrix.kube.meta import TLS_SECRET, labels, metadata, obj, selector
+from govmatrix.kube.security import UIDS
 from govmatrix.kube.sizing import PROFILES, REDIS, Resources
 from govmatrix.render import RenderedFile, required_secrets
 from govmatrix.render.context import Context
@@ -17,8 +18,8 @@ from govmatrix.render.sizing import Worker
 
 Obj = dict[str, Any]
 
-SYNAPSE_UID = 991  # the user of the official image
-REDIS_UID = 999
+SYNAPSE_UID = UIDS["synapse"]
+REDIS_UID = UIDS["redis"]
 APP = "synapse"
 MAIN = "main"
 WORKERS_SERVICE = "synapse-workers"
