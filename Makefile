@@ -21,7 +21,7 @@ ESTATE ?= inventories/demo/estate.yml
 OUT ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup system venv synapse tools demo demo-down render test test-unit test-integration test-hosts test-ansible lint bench-ansible bench schema golden clean help
+.PHONY: setup system venv synapse tools demo demo-down render test test-unit test-integration test-hosts test-ansible lint bench-ansible bench-pulumi bench schema golden clean help
 
 help:
 	@echo "make demo   - set up, then bring up the demo estate (real Synapse, PostgreSQL, nginx)"
@@ -94,6 +94,9 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/estate_compile.py
+
+bench-pulumi: venv
+	$(BIN)/python bench/pulumi_mocks.py
 
 bench-demo: setup
 	$(BIN)/python bench/demo_ready.py
