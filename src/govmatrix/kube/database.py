@@ -6,8 +6,9 @@ requires) and `archive` (a `Database` object owned by `archive_owner`). The arch
 service role may only SELECT and INSERT; the schema is applied by a Job as `archive_migrate`,
 a member of the owner role (see govmatrix.kube.archive).
 
-Backups (a `ScheduledBackup`, WAL archiving to an object store) belong to the HSM and backups
-issue; `backup_seam` marks where they attach.
+Backups belong to the HSM and backups work: they attach here, as the Cluster's `backup`
+section (WAL archiving to an object store) and a `ScheduledBackup` beside it, both derived
+from the department's `backup` settings like everything else.
 """
 
 from __future__ import annotations
