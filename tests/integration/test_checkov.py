@@ -1,6 +1,6 @@
 """checkov scans the rendered Kubernetes manifests of both example estates, from its own
-venv (`make tools`, part of `make test`; it cannot share one with Pulumi). Zero failed checks; waivers live in
-.checkov.yaml only, each with its reason."""
+venv (`make tools`, part of `make test`; it cannot share one with Pulumi). Zero failed
+checks; waivers live in .checkov.yaml only, each with its reason."""
 
 from __future__ import annotations
 
