@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,14 @@ def pod_specs(item: dict) -> list[dict]:
     if kind == "Pod":
         return [item["spec"]]
     return []
+
+
+def govmatrix_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """`govmatrix ARGS` from the checkout, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "govmatrix.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=check,
+    )

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, govmatrix_cli
 
 pytestmark = pytest.mark.integration
 
@@ -49,21 +48,8 @@ def _checkov(repo_root: Path, folder: Path) -> dict[str, Any]:
 
 def test_rendered_manifests_pass_checkov(tmp_path: Path, repo_root: Path) -> None:
     for name, estate in EXAMPLES.items():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "govmatrix.cli",
-                "render",
-                str(estate),
-                "-t",
-                "kubernetes",
-                "-o",
-                str(tmp_path / name),
-            ],
-            check=True,
-            capture_output=True,
-            cwd=repo_root,
+        govmatrix_cli(
+            "render", str(estate), "-t", "kubernetes", "-o", str(tmp_path / name), check=True
         )
     report = _checkov(repo_root, tmp_path)
     failed = [

@@ -40,7 +40,6 @@ def _routes(ctx: Context) -> list[Obj]:
 
 def objects(ctx: Context) -> list[Obj]:
     dept = ctx.department
-    tls = [{"hosts": [ctx.host], "secretName": TLS_SECRET}]
     annotations = {
         "nginx.ingress.kubernetes.io/proxy-body-size": dept.synapse.max_upload_size.lower(),
         "nginx.ingress.kubernetes.io/proxy-read-timeout": "120",
@@ -53,24 +52,20 @@ def objects(ctx: Context) -> list[Obj]:
     }
     wellknown = _path("/.well-known/matrix", element.APP, element.PORT)
     return [
-        obj(
-            "networking.k8s.io/v1",
-            "Ingress",
-            metadata(dept, "matrix", "govmatrix", "ingress", annotations=annotations),
-            spec={
-                "ingressClassName": dept.kubernetes.ingress_class,
-                "tls": tls,
-                "rules": [{"host": ctx.host, "http": {"paths": _routes(ctx)}}],
-            },
-        ),
-        obj(
-            "networking.k8s.io/v1",
-            "Ingress",
-            metadata(dept, "well-known", "govmatrix", "ingress", annotations=cors),
-            spec={
-                "ingressClassName": dept.kubernetes.ingress_class,
-                "tls": tls,
-                "rules": [{"host": ctx.host, "http": {"paths": [wellknown]}}],
-            },
-        ),
+        _ingress(ctx, "matrix", annotations, _routes(ctx)),
+        _ingress(ctx, "well-known", cors, [wellknown]),
     ]
+
+
+def _ingress(ctx: Context, name: str, annotations: dict[str, str], paths: list[Obj]) -> Obj:
+    dept = ctx.department
+    return obj(
+        "networking.k8s.io/v1",
+        "Ingress",
+        metadata(dept, name, "govmatrix", "ingress", annotations=annotations),
+        spec={
+            "ingressClassName": dept.kubernetes.ingress_class,
+            "tls": [{"hosts": [ctx.host], "secretName": TLS_SECRET}],
+            "rules": [{"host": ctx.host, "http": {"paths": paths}}],
+        },
+    )

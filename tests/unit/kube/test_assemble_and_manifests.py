@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import yaml
 
 from govmatrix.kube.assemble import assemble
 from govmatrix.render.secrets import MissingSecret
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, govmatrix_cli
 
 pytestmark = pytest.mark.unit
 
@@ -68,23 +66,8 @@ def test_assemble_refuses_an_empty_config_map(tmp_path: Path) -> None:
         assemble(tmp_path / "r", tmp_path / "values", tmp_path / "config")
 
 
-def test_render_writes_one_folder_per_department(tmp_path: Path, repo_root: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "govmatrix.cli",
-            "render",
-            str(EXAMPLES["demo"]),
-            "-t",
-            "kubernetes",
-            "-o",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
-    )
+def test_render_writes_one_folder_per_department(tmp_path: Path) -> None:
+    result = govmatrix_cli("render", str(EXAMPLES["demo"]), "-t", "kubernetes", "-o", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "cabinet-office",
@@ -103,46 +86,23 @@ def test_render_writes_one_folder_per_department(tmp_path: Path, repo_root: Path
     assert config["data"]["synapse__homeserver.yaml"].startswith("# Synapse configuration")
     # A second run with an object gone leaves its file, and says so.
     (folder / "deployment-gone.yaml").write_text("kind: Deployment\n")
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "govmatrix.cli",
-            "render",
-            str(EXAMPLES["demo"]),
-            "-t",
-            "kubernetes",
-            "-o",
-            str(tmp_path),
-            "-d",
-            "home-office",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
+    again = govmatrix_cli(
+        "render",
+        str(EXAMPLES["demo"]),
+        "-t",
+        "kubernetes",
+        "-o",
+        str(tmp_path),
+        "-d",
+        "home-office",
     )
     assert again.returncode == 0
     assert "deployment-gone.yaml names no object" in again.stderr.replace("\n", "")
 
 
-def test_render_names_an_unknown_department(tmp_path: Path, repo_root: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "govmatrix.cli",
-            "render",
-            str(EXAMPLES["demo"]),
-            "-t",
-            "kubernetes",
-            "-o",
-            str(tmp_path),
-            "-d",
-            "nope",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
+def test_render_names_an_unknown_department(tmp_path: Path) -> None:
+    result = govmatrix_cli(
+        "render", str(EXAMPLES["demo"]), "-t", "kubernetes", "-o", str(tmp_path), "-d", "nope"
     )
     assert result.returncode == 2
     assert "no department 'nope'" in result.stderr

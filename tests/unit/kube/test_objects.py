@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +15,7 @@ from govmatrix.kube.secrets import kube_secrets
 from govmatrix.pki import partner_ca_texts
 from govmatrix.render import render, target_for
 from govmatrix.render.secrets import PLACEHOLDER_RE
-from tests.conftest import EXAMPLES, pod_specs
+from tests.conftest import EXAMPLES, govmatrix_cli, pod_specs
 
 pytestmark = pytest.mark.unit
 
@@ -74,28 +71,20 @@ def test_config_map_is_the_kubernetes_render_byte_for_byte(
             assert data == {key_of(path): item.text for path, item in files.items()}
 
 
-def test_config_map_matches_the_cli(repo_root: Path, kube_objects: Objects) -> None:
+def test_config_map_matches_the_cli(kube_objects: Objects) -> None:
     """What `govmatrix render --target kubernetes --file` prints is what the ConfigMap holds."""
     data = _one(kube_objects["uk-example"]["dwp"], "ConfigMap", "govmatrix-config")["data"]
     for path in ("synapse/homeserver.yaml", "synapse/workers/fedsender1.yaml", "archive/pgpass"):
-        printed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "govmatrix.cli",
-                "render",
-                str(EXAMPLES["uk-example"]),
-                "-t",
-                "kubernetes",
-                "-d",
-                "dwp",
-                "-f",
-                path,
-            ],
-            capture_output=True,
-            text=True,
+        printed = govmatrix_cli(
+            "render",
+            str(EXAMPLES["uk-example"]),
+            "-t",
+            "kubernetes",
+            "-d",
+            "dwp",
+            "-f",
+            path,
             check=True,
-            cwd=repo_root,
         ).stdout
         assert data[key_of(path)] == printed
 
