@@ -5,6 +5,7 @@ up here (as secrets, as the real provider marks them)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import sys
@@ -70,6 +71,10 @@ def run_program(config: dict[str, Any]) -> Run:
     from govmatrix_pulumi.program import build
 
     mocks = Mocks()
+    # The SDK runs on the thread's current event loop; an earlier asyncio.run() in the same
+    # process (other tests) leaves none, so each run gets a fresh one.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     pulumi.runtime.set_mocks(mocks, project="govmatrix", stack="test", preview=False)
     pulumi.runtime.set_all_config(
         {f"govmatrix:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
@@ -81,5 +86,9 @@ def run_program(config: dict[str, Any]) -> Run:
     def program() -> pulumi.Output[Any]:
         return pulumi.Output.from_input(build()).apply(result.update)
 
-    program()
+    try:
+        program()
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
     return Run(mocks, result)

@@ -193,3 +193,12 @@ def test_bad_stack_config_is_named(config: dict, message: str) -> None:
 
     with pytest.raises(SettingsError, match=message):
         run_program(config)
+
+
+def test_runs_after_another_test_closed_its_event_loop() -> None:
+    """asyncio.run() elsewhere in the session leaves the thread without a loop (seen in CI)."""
+    import asyncio
+
+    asyncio.run(asyncio.sleep(0))
+    run = run_program({"estate": str(EXAMPLES["uk-example"]), "departments": ["dft"]})
+    assert list(run.outputs) == ["dft"]
