@@ -64,6 +64,19 @@ def test_refusals(demo: Demo) -> None:
         )
 
 
+@pytest.mark.parametrize("field", ["sender", "room", "terms"])
+def test_text_postgresql_cannot_store_is_refused_not_a_server_error(demo: Demo, field: str) -> None:
+    """A NUL reached PostgreSQL and gave 500 once (found by test_archive_fuzz)."""
+    http, officer = archive_api(demo)
+    value = {"sender": "@a\u0000:x.test", "room": "!r\u0000:x.test", "terms": "a\u0000b"}[field]
+    body = {"case": "FOI-2026-9", "terms": "budget", field: value}
+    with http:
+        answer = http.post(
+            "/api/v1/search", json=body, headers={"Authorization": f"Bearer {officer}"}
+        )
+    assert answer.status_code == 422, answer.text
+
+
 def test_search_finds_paginates_and_audits(demo: Demo) -> None:
     word = f"zeppelin{uuid.uuid4().hex[:8]}"
     user, token = demo.fresh_user(DEPT, "witness")

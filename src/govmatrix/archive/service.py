@@ -213,11 +213,13 @@ class SearchRequest(BaseModel):
     after: int = Field(0, ge=0, le=2**62, description="Pagination cursor from 'next'.")
     limit: int = Field(50, ge=1, le=200)
 
-    @field_validator("terms")
+    @field_validator("terms", "sender", "room")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
+        # PostgreSQL takes no NUL in text or jsonb (the audit log keeps the query): refuse
+        # control characters here, not with a 500. (pydantic refuses lone surrogates.)
         if value is not None and any(ord(c) < 32 for c in value):
-            raise ValueError("control characters are not allowed in search terms")
+            raise ValueError("control characters are not allowed")
         return value
 
 
