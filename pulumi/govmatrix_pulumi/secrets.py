@@ -28,12 +28,12 @@ from govmatrix_pulumi.settings import SettingsError
 SIGNING_KEY_ID = "a_k8s"
 
 
-def _from_seed(seed: random.RandomBytes, render: str) -> pulumi.Output[str]:
+def _from_seed(seed: random.RandomBytes, kind: str) -> pulumi.Output[str]:
     def make(encoded: str) -> str:
         raw = base64.b64decode(encoded)
         return (
             signing_key_from_seed(raw, SIGNING_KEY_ID)
-            if render == "signing_key"
+            if kind == "signing_key"
             else ed25519_pem_from_seed(raw)
         )
 

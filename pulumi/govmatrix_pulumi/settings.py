@@ -72,14 +72,26 @@ def read(config: pulumi.Config | None = None) -> StackSettings:
     # A word in the stack file arrives as text; a YAML list arrives as JSON.
     raw = config.get("departments") or "kubernetes"
     departments = json.loads(raw) if raw.lstrip().startswith("[") else raw.strip()
-    demo = config.get_object("demo")
     pki = config.get("pkiDir") or None
     return StackSettings(
         estate_file=_path(estate),
         departments=departments,
         pki_dir=_path(pki) if pki else None,
         image_registry=config.get("imageRegistry") or None,
-        demo=Demo(expires=str(demo["expires"]), users=tuple(demo.get("users", ("alice", "bob"))))
-        if isinstance(demo, dict)
-        else None,
+        demo=_demo(config.get("demo")),
+    )
+
+
+def _demo(raw: str | None) -> Demo | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or "expires" not in value:
+        raise SettingsError("govmatrix:demo must be {expires: YYYY-MM-DD, users: [...]}")
+    users = value.get("users")
+    return (
+        Demo(str(value["expires"])) if users is None else Demo(str(value["expires"]), tuple(users))
     )

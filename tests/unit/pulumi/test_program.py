@@ -186,6 +186,7 @@ def test_estate_path_and_selection_come_from_config(pki_dir: Path) -> None:
             {"estate": str(EXAMPLES["demo"]), "departments": "all", "pkiDir": "/nonexistent"},
             "has no ca.crt",
         ),
+        ({"estate": str(EXAMPLES["demo"]), "demo": "yes"}, "govmatrix:demo must be"),
     ],
 )
 def test_bad_stack_config_is_named(config: dict, message: str) -> None:
