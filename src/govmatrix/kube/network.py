@@ -15,12 +15,15 @@ from typing import Any
 from govmatrix.kube import archive, database, element, synapse
 from govmatrix.kube.meta import NAME_LABEL, metadata, obj, selector
 from govmatrix.render.context import Context
+from govmatrix.render.targets import KUBE_DATABASE_CLUSTER
 
 Obj = dict[str, Any]
 
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
 FEDERATION_PORTS = (443, 8448)
 SEED_APP = "seed"
+# CloudNativePG labels its instance pods with their cluster's name.
+DATABASE_PODS = {database.CNPG_CLUSTER_LABEL: KUBE_DATABASE_CLUSTER}
 
 
 def _ns(name: str) -> Obj:
@@ -69,7 +72,7 @@ def _database_peer(ctx: Context) -> list[Obj]:
             {"ipBlock": {"cidr": block}} for block in settings.managed_database.address_blocks
         ]
         return [{"to": blocks, "ports": _ports(t.database_port)}]
-    return [{"to": [_pods({database.CNPG_CLUSTER_LABEL: "db"})], "ports": _ports(t.database_port)}]
+    return [{"to": [_pods(DATABASE_PODS)], "ports": _ports(t.database_port)}]
 
 
 def _federation_blocks(ctx: Context) -> list[Obj]:
@@ -126,7 +129,7 @@ def _archive(ctx: Context) -> Obj:
 def _postgresql(ctx: Context) -> Obj:
     t = ctx.target
     settings = ctx.department.kubernetes
-    own = _pods({database.CNPG_CLUSTER_LABEL: "db"})
+    own = _pods(DATABASE_PODS)
     clients = [_pods({NAME_LABEL: synapse.APP}), _pods({NAME_LABEL: archive.APP})]
     ingress = [
         {"from": clients, "ports": _ports(t.database_port)},
@@ -145,7 +148,7 @@ def _postgresql(ctx: Context) -> Obj:
             "ports": _ports(443, 6443),
         },
     ]
-    return _policy(ctx, "postgresql", {database.CNPG_CLUSTER_LABEL: "db"}, ingress, egress)
+    return _policy(ctx, "postgresql", DATABASE_PODS, ingress, egress)
 
 
 def objects(ctx: Context, *, seed: bool = False) -> list[Obj]:
