@@ -24,12 +24,21 @@ def tls_context(ca_file: Path) -> ssl.SSLContext:
 
 
 class Homeserver:
-    """One department's homeserver, reached through its nginx with the estate CA."""
+    """One department's homeserver, reached through its nginx with the estate CA, or (inside
+    a cluster) at `base_url`, Synapse's internal listener."""
 
-    def __init__(self, server_name: str, ca_file: Path, timeout: float = 30):
+    def __init__(
+        self,
+        server_name: str,
+        ca_file: Path | None,
+        timeout: float = 30,
+        *,
+        base_url: str | None = None,
+    ):
         self.server_name = server_name
-        self.base = f"https://{server_name}"
-        self.http = httpx.Client(base_url=self.base, verify=tls_context(ca_file), timeout=timeout)
+        self.base = base_url or f"https://{server_name}"
+        verify: ssl.SSLContext | bool = tls_context(ca_file) if ca_file else True
+        self.http = httpx.Client(base_url=self.base, verify=verify, timeout=timeout)
 
     def close(self) -> None:
         self.http.close()

@@ -45,6 +45,7 @@ def seed_users_cmd(
 ) -> None:
     """Create or update the evaluator users (the demo stack's post-deploy Job)."""
     from govmatrix.archive.enroll import EnrolError
+    from govmatrix.demo.matrix import MatrixError
     from govmatrix.kube.seed import read_users, seed_users
 
     try:
@@ -55,7 +56,7 @@ def seed_users_cmd(
             operator_password_file.read_text().strip(),
             read_users(users_dir),
         )
-    except (EnrolError, OSError) as exc:
+    except (EnrolError, MatrixError, OSError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     out.print(f"seeded {len(seeded)} users: {', '.join(seeded)}", highlight=False)

@@ -8,11 +8,9 @@ the same passwords, so the Job is idempotent.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
-
-import httpx
 
 from govmatrix.archive.enroll import EnrolError, operator_token
+from govmatrix.demo.matrix import Homeserver
 
 
 def read_users(folder: Path) -> dict[str, str]:
@@ -34,23 +32,12 @@ def seed_users(
     users: dict[str, str],
 ) -> list[str]:
     """Create or update each user; return their Matrix ids."""
-    seeded = []
-    with httpx.Client(base_url=homeserver_url, timeout=30) as http:
-        token = operator_token(http, server_name, shared_secret, operator_password)
-        headers = {"Authorization": f"Bearer {token}"}
+    with Homeserver(server_name, None, base_url=homeserver_url) as hs:
+        token = operator_token(hs.http, server_name, shared_secret, operator_password)
         try:
-            for localpart, password in users.items():
-                user_id = f"@{localpart}:{server_name}"
-                response = http.put(
-                    f"/_synapse/admin/v2/users/{quote(user_id)}",
-                    headers=headers,
-                    json={"password": password, "displayname": localpart.title()},
-                )
-                if response.status_code >= 400:
-                    raise EnrolError(
-                        f"seeding {user_id} failed: {response.status_code} {response.text}"
-                    )
-                seeded.append(user_id)
+            return [
+                hs.ensure_user(token, localpart, password, localpart.title())
+                for localpart, password in users.items()
+            ]
         finally:
-            http.post("/_matrix/client/v3/logout", headers=headers)
-    return seeded
+            hs.http.post("/_matrix/client/v3/logout", headers={"Authorization": f"Bearer {token}"})
