@@ -10,6 +10,10 @@ packages=(
   libpq-dev          # psycopg2 for Synapse's PostgreSQL driver
   postgresql-15      # one cluster per demo department
   redis-server       # Synapse workers (medium and large profiles)
+  softhsm2           # the demo's and tests' HSM (PKCS#11)
+  opensc             # pkcs11-tool, for inspecting tokens
+  pgbackrest         # PostgreSQL backups with point-in-time recovery
+  restic             # encrypted file backups (media, sealed keys, config)
 )
 
 missing=()

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any
+from typing import Any, Protocol
 
 from canonicaljson import encode_canonical_json
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+class Signer(Protocol):
+    """An Ed25519 private key in software, or one held by the HSM (govmatrix.hsm.signer)."""
+
+    def sign(self, data: bytes) -> bytes: ...
+
+    def public_key(self) -> Ed25519PublicKey: ...
+
 
 GENESIS = bytes(32)
 CHECKPOINT_TYPE = "govmatrix.archive.checkpoint.v1"
@@ -69,7 +78,7 @@ def key_id(public: Ed25519PublicKey) -> str:
     return "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
 
 
-def sign(key: Ed25519PrivateKey, text: str) -> str:
+def sign(key: Signer, text: str) -> str:
     return base64.b64encode(key.sign(text.encode())).decode()
 
 

@@ -16,7 +16,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from govmatrix.archive import chain
+from govmatrix.archive.config import ArchiveConfig
 from govmatrix.archive.store import Head, Store
+
+
+def signer(config: ArchiveConfig) -> chain.Signer:
+    """The checkpoint signer the config names: the HSM's key, or a PEM file."""
+    if config.checkpoint_hsm is not None:
+        from govmatrix.hsm.signer import HsmEd25519Signer
+
+        return HsmEd25519Signer(config.checkpoint_hsm.plan())
+    assert config.checkpoint_key_path is not None
+    return load_key(config.checkpoint_key_path)
 
 
 def load_key(path: str | Path) -> Ed25519PrivateKey:
@@ -44,7 +55,7 @@ def read_log(path: str | Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
-def take(store: Store, key: Ed25519PrivateKey, server_name: str, log_path: str) -> Head | None:
+def take(store: Store, key: chain.Signer, server_name: str, log_path: str) -> Head | None:
     """Sign the current head if it moved since the last checkpoint. Log first, then DB."""
     head = store.head()
     if head.seq == 0 or head.seq <= store.last_checkpoint_seq():

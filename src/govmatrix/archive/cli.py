@@ -96,12 +96,12 @@ def verify(
     log. Exits 1 and names the first bad row when anything does not match."""
     import psycopg
 
-    from govmatrix.archive.checkpoints import load_key
+    from govmatrix.archive.checkpoints import signer
     from govmatrix.archive.store import connect
     from govmatrix.archive.verify import verify as run_verify
 
     cfg = archive_config.load(config)
-    public = load_key(cfg.checkpoint_key_path).public_key()
+    public = signer(cfg).public_key()
     conn = psycopg.connect(dsn) if dsn else connect(cfg.database)
     with conn:
         report = run_verify(conn, public, cfg.checkpoint_log)
@@ -136,7 +136,7 @@ def export(
     The archive is verified first; the export is recorded in the access audit log."""
     from govmatrix.archive import export as exporting
     from govmatrix.archive.chain import key_id
-    from govmatrix.archive.checkpoints import load_key
+    from govmatrix.archive.checkpoints import signer
     from govmatrix.archive.store import SearchQuery, Store, audit, connect, search
     from govmatrix.archive.verify import verify as run_verify
 
@@ -144,7 +144,7 @@ def export(
         err.print("[bold red]error:[/] an export needs --terms or --sender (browsing is refused)")
         raise typer.Exit(2)
     cfg = archive_config.load(config)
-    key = load_key(cfg.checkpoint_key_path)
+    key = signer(cfg)
     with connect(cfg.database) as conn:
         report = run_verify(conn, key.public_key(), cfg.checkpoint_log)
         if not report.ok:

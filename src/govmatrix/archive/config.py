@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from govmatrix.hsm.plan import HsmPlan, PlannedKey
 
 
 class Strict(BaseModel):
@@ -36,6 +38,30 @@ class Flags(Strict):
     history_hidden: bool
 
 
+class CheckpointHsm(Strict):
+    """The checkpoint key inside a PKCS#11 token (see govmatrix.hsm)."""
+
+    department: str
+    module: str
+    module_path: str
+    softhsm_conf: str | None
+    hsm_dir: str
+    token: str
+    label: str
+    pin: str  # reference: env:, file: or generate
+
+    def plan(self) -> HsmPlan:
+        key = PlannedKey("archive_checkpoint", self.label, "ed25519", self.token, self.pin)
+        return HsmPlan(
+            department_id=self.department,
+            module=self.module,
+            module_path=self.module_path,
+            softhsm_conf=self.softhsm_conf,
+            hsm_dir=self.hsm_dir,
+            keys={"archive_checkpoint": key},
+        )
+
+
 class ArchiveConfig(Strict):
     server_name: str
     homeserver_url: str  # Synapse's internal listener, for media and recovery of originals
@@ -44,12 +70,20 @@ class ArchiveConfig(Strict):
     hs_token_path: str
     as_token_path: str
     officer_token_path: str
-    checkpoint_key_path: str
+    # Exactly one: a 0600 PEM file, or the key in the HSM.
+    checkpoint_key_path: str | None = None
+    checkpoint_hsm: CheckpointHsm | None = None
     checkpoint_log: str  # append-only log outside the database, on separate storage
     checkpoint_interval_s: int = Field(ge=1, le=3600)
     media_dir: str
     retention_min_days: int
     flags: Flags
+
+    @model_validator(mode="after")
+    def _one_checkpoint_key(self) -> ArchiveConfig:
+        if (self.checkpoint_key_path is None) == (self.checkpoint_hsm is None):
+            raise ValueError("give exactly one of checkpoint_key_path and checkpoint_hsm")
+        return self
 
     def secret(self, path: str) -> str:
         return Path(path).read_text().strip()

@@ -24,7 +24,7 @@ from typing import Any
 
 from canonicaljson import encode_canonical_json
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from govmatrix.archive import chain, media
 from govmatrix.archive.config import ArchiveConfig
@@ -81,7 +81,7 @@ def write_bundle(
     case: str,
     query: dict[str, Any],
     config: ArchiveConfig,
-    key: Ed25519PrivateKey,
+    key: chain.Signer,
     rows: list[dict[str, Any]],
     links: dict[int, tuple[str, str]],
     media_for: dict[str, list[str]],

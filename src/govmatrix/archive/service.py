@@ -74,7 +74,7 @@ class Archive:
         self.store = Store(config.database)
         self.hs_token = config.secret(config.hs_token_path)
         self.as_token = config.secret(config.as_token_path)
-        self.key = checkpoints.load_key(config.checkpoint_key_path)
+        self.key = checkpoints.signer(config)
         self.homeserver = httpx.Client(base_url=config.homeserver_url, timeout=30)
         self._stop = threading.Event()
 

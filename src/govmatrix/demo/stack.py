@@ -28,10 +28,21 @@ from govmatrix.demo import element, hosts, ports, postgres
 from govmatrix.demo.layout import DEMO_USER, Layout
 from govmatrix.demo.supervisor import Program, Supervisor, write_config
 from govmatrix.demo.synapse_venv import synapse_python
-from govmatrix.demo.system import DemoError, chown_tree, ensure_system_user, require_root, wait_for
+from govmatrix.demo.system import (
+    DemoError,
+    chown_tree,
+    ensure_system_user,
+    require_root,
+    system_user_ids,
+    wait_for,
+)
 from govmatrix.estate import Department, Estate, load_estate
 from govmatrix.estate.federation import FederationGraph, build
 from govmatrix.estate.pki_plan import plan
+from govmatrix.hsm import provision, signing
+from govmatrix.hsm.device import HsmError
+from govmatrix.hsm.plan import HsmPlan
+from govmatrix.hsm.plan import plan as hsm_plan
 from govmatrix.materialise import materialise, write_file
 from govmatrix.render import Target, render, required_secrets
 from govmatrix.render.environment import render_template
@@ -257,6 +268,10 @@ class DemoStack:
                 self.estate.estate.artifacts.element_version, self.layout.element, self.artifacts
             )
             done()
+            if self._hsm_plans():
+                done = step("HSM tokens and keys (SoftHSM2)")
+                self._hsm()
+                done()
             done = step("rendering and installing configs")
             changed = self._configs()
             done()
@@ -385,10 +400,54 @@ class DemoStack:
                 tls / "server.key", (self.layout.pki / dept.id / "server.key").read_text(), 0o600
             )
 
-    def _secrets(self, dept: Department) -> dict[str, str]:
-        """Generated once per department, then kept (root-only, 0600)."""
+    def _hsm_plans(self) -> list[HsmPlan]:
+        plans = (hsm_plan(d, self.target(d)) for d in self.estate.departments)
+        return [p for p in plans if p is not None]
+
+    def _hsm(self) -> None:
+        """Tokens and keys, then each Synapse signing key sealed by its HSM."""
+        try:
+            provision.init_all(self._hsm_plans())
+            for hsm in self._hsm_plans():
+                dept = self.estate.department(hsm.department_id)
+                t = self.target(dept)
+                plain = self._take_plain_signing_key(dept)
+                signing.ensure_sealed(hsm, signing.sealed_path(t.secrets_dir), plain)
+        except HsmError as exc:
+            raise DemoError(f"HSM: {exc}") from None
+
+    def _take_plain_signing_key(self, dept: Department) -> str | None:
+        """A demo started before the HSM was enabled kept its signing key in plain files;
+        adopt that key (the server keeps its identity) and remove the plain copies."""
         path = self.layout.secret_values(dept.id)
-        specs = required_secrets(dept)
+        values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        plain = values.pop("signing_key", None)
+        if plain is not None:
+            write_file(path, json.dumps(values, indent=2, sort_keys=True) + "\n", 0o600)
+        (Path(self.target(dept).secrets_dir) / "signing.key").unlink(missing_ok=True)
+        return plain
+
+    def _unseal_signing_keys(self) -> None:
+        """Into memory-backed storage, readable by Synapse's user only, before it starts."""
+        owner = system_user_ids(DEMO_USER)
+        for hsm in self._hsm_plans():
+            t = self.target(self.estate.department(hsm.department_id))
+            assert t.memory_dir is not None
+            try:
+                signing.unseal_to_memory(
+                    hsm,
+                    signing.sealed_path(t.secrets_dir),
+                    Path(t.memory_dir) / "signing.key",
+                    owner,
+                )
+            except HsmError as exc:
+                raise DemoError(f"HSM: {exc}") from None
+
+    def _secrets(self, dept: Department) -> dict[str, str]:
+        """Generated once per department, then kept (root-only, 0600). Keys the HSM holds or
+        seals are not among them."""
+        path = self.layout.secret_values(dept.id)
+        specs = required_secrets(dept, self.target(dept))
         values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         missing = [s for s in specs if s.name not in values]
         if missing:
@@ -407,7 +466,7 @@ class DemoStack:
         for dept in self.estate.departments:
             t = self.target(dept)
             files = render(self.estate, dept, t, graph=self.graph)
-            written = materialise(files, t, required_secrets(dept), self._secrets(dept))
+            written = materialise(files, t, required_secrets(dept, t), self._secrets(dept))
             components = {_component(path, t) for path in written}
             changed[dept.id] = components
             if "nginx" in components:
@@ -438,6 +497,7 @@ class DemoStack:
             self._wait_http(name, f"http://{t.archive_address}:{t.archive_port}/healthz", 60)
 
     def _start_synapses(self, report: UpReport, changed: dict[str, set[str]]) -> None:
+        self._unseal_signing_keys()
         for dept in self.estate.departments:
             sizing = PROFILES[dept.synapse.profile]
             if sizing.uses_workers:
@@ -494,6 +554,7 @@ class DemoStack:
         require_root()
         self.supervisor.shutdown()
         hosts.remove(self.hosts_tag)
+        self._forget_unsealed_keys()
         addresses = {self.target(d).public_address for d in self.estate.departments}
         try:
             wait_for(lambda: not ports.listening_on(addresses), "listening sockets to close", 10)
@@ -501,6 +562,12 @@ class DemoStack:
             raise DemoError(
                 "after down, still listening: " + ", ".join(ports.listening_on(addresses))
             ) from None
+
+    def _forget_unsealed_keys(self) -> None:
+        for dept in self.estate.departments:
+            memory_dir = self.target(dept).memory_dir
+            if memory_dir is not None and Path(memory_dir).exists():
+                shutil.rmtree(memory_dir)
 
     def reset(self) -> None:
         self.down()

@@ -43,6 +43,11 @@ def ensure_system_user(name: str, home: Path) -> None:
     )
 
 
+def system_user_ids(name: str) -> tuple[int, int]:
+    entry = pwd.getpwnam(name)
+    return entry.pw_uid, entry.pw_gid
+
+
 def chown_tree(path: Path, user: str) -> None:
     entry = pwd.getpwnam(user)
     for base, dirs, files in os.walk(path):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from govmatrix.estate.federation import FederationGraph
 from govmatrix.estate.federation import build as build_graph
 from govmatrix.estate.schema import Department, Estate
+from govmatrix.hsm.plan import uses_hsm
 from govmatrix.render import components
 from govmatrix.render.context import Context, make_context
 from govmatrix.render.secrets import PLACEHOLDER_RE, SecretSpec, department_secrets
@@ -81,8 +82,14 @@ def render_all(
     }
 
 
-def required_secrets(department: Department) -> tuple[SecretSpec, ...]:
+def required_secrets(
+    department: Department, target: Target | None = None
+) -> tuple[SecretSpec, ...]:
+    """The secrets a target generates or fetches. With the HSM in use (a `target` that
+    drives one), the signing key and the archive checkpoint key are not among them: the
+    first is sealed by the HSM, the second lives in it."""
     return department_secrets(
         workers=PROFILES[department.synapse.profile].uses_workers,
         archive=department.archive.enabled,
+        hsm=target is not None and uses_hsm(department, target),
     )

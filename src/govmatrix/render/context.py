@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from govmatrix.estate.federation import DepartmentFederation, FederationGraph
 from govmatrix.estate.schema import Department, Estate
 from govmatrix.estate.types import duration_seconds
+from govmatrix.hsm.plan import HsmPlan
+from govmatrix.hsm.plan import plan as hsm_plan
 from govmatrix.render.paths import Absolute
 from govmatrix.render.sizing import PROFILES, Sizing
 from govmatrix.render.targets import Target
@@ -33,6 +35,13 @@ class Context:
     # Private addresses Synapse may reach: the target's own plus the address blocks of the
     # peers and partners this department federates with.
     federation_ip_whitelist: tuple[str, ...]
+    hsm: HsmPlan | None  # None: keys are plain 0600 files (no HSM, or a target without one)
+
+    @property
+    def signing_key_path(self) -> str:
+        if self.hsm is not None and self.target.memory_dir is not None:
+            return f"{self.target.memory_dir}/signing.key"  # unsealed there at start
+        return self.paths.secret("signing.key")
 
     @property
     def public_baseurl(self) -> str:
@@ -74,6 +83,7 @@ def make_context(
         host=_host(department.server_name),
         user_regex=f"@.*:{re.escape(department.server_name)}",
         federation_ip_whitelist=_ip_whitelist(estate, target, federation),
+        hsm=hsm_plan(department, target),
     )
 
 

@@ -28,9 +28,11 @@ def placeholder(name: str) -> str:
     return f"@@secret:{name}@@"
 
 
-def department_secrets(*, workers: bool, archive: bool) -> tuple[SecretSpec, ...]:
-    specs = [
-        SecretSpec("signing_key", "signing_key", "signing.key"),
+def department_secrets(
+    *, workers: bool, archive: bool, hsm: bool = False
+) -> tuple[SecretSpec, ...]:
+    specs = [] if hsm else [SecretSpec("signing_key", "signing_key", "signing.key")]
+    specs += [
         SecretSpec("macaroon_secret_key", "token", "macaroon_secret_key"),
         SecretSpec("registration_shared_secret", "token", "registration_shared_secret"),
         SecretSpec("form_secret", "token", "form_secret"),
@@ -46,9 +48,11 @@ def department_secrets(*, workers: bool, archive: bool) -> tuple[SecretSpec, ...
             SecretSpec("archive_hs_token", "token", "archive_hs_token"),
             SecretSpec("archive_database_password", "password", None),
             SecretSpec("archive_officer_token", "token", "archive_officer_token"),
-            # Moves into the HSM with the HSM issue; a 0600 file until then.
-            SecretSpec("archive_checkpoint_key", "ed25519_pem", "archive_checkpoint.key"),
         ]
+        if not hsm:  # with the HSM, the checkpoint key is generated inside it
+            specs.append(
+                SecretSpec("archive_checkpoint_key", "ed25519_pem", "archive_checkpoint.key")
+            )
     return tuple(specs)
 
 

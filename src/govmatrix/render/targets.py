@@ -5,6 +5,7 @@ Kubernetes renders. Templates never branch on paths; they read them from a `Targ
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,6 +60,12 @@ class Target:
     metrics_port: int | None = None  # Prometheus metrics listener, when monitored
     # Federation senders have no HTTP listener; give them one for health probes.
     worker_health: bool = False
+    # Where a target keeps HSM state (SoftHSM tokens, PIN files; root only). None: the
+    # target does not drive an HSM (Kubernetes: keys stay with cert-manager and Secrets).
+    hsm_dir: str | None = None
+    # Memory-backed directory (tmpfs) for secrets unwrapped by the HSM at service start,
+    # such as Synapse's signing key. Never a persistent disk.
+    memory_dir: str | None = None
 
     @property
     def synapse_host(self) -> str:
@@ -74,6 +81,15 @@ class Target:
 
     def with_overrides(self, **changes: object) -> Target:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def demo_memory_dir(root: str | None, department_id: str) -> str:
+    """/dev/shm is tmpfs on every Linux (POSIX shared memory needs it); /run is not in every
+    container. A non-default state root gets its own subtree, so two demos never share."""
+    base = (root or DEFAULT_DEMO_ROOT).rstrip("/")
+    digest = hashlib.sha256(base.encode()).hexdigest()[:8]
+    suffix = "" if base == DEFAULT_DEMO_ROOT else f"-{digest}"
+    return f"/dev/shm/govmatrix-demo{suffix}/{department_id}"
 
 
 def demo_address(estate: Estate, department: Department) -> str:
@@ -110,6 +126,8 @@ def target_for(
             admin_networks=("127.0.0.0/8",),
             federation_ip_whitelist=("127.0.0.0/8",),
             redirect_http=False,
+            hsm_dir=f"{base}/hsm",
+            memory_dir=demo_memory_dir(root, department.id),
         )
     if kind == "onprem":
         return Target(
@@ -129,6 +147,9 @@ def target_for(
             redis_host="127.0.0.1",
             archive_address="127.0.0.1",
             admin_networks=("127.0.0.1/32", "::1/128"),
+            # No HSM yet on-prem: the Ansible `hsm` role that would unseal keys into
+            # /run/govmatrix/<dept> at service start is not written. Until it is, on-prem
+            # departments keep plain 0600 key files whatever hsm.enabled says.
         )
     if kind == "kubernetes":
         return _kubernetes(department)
