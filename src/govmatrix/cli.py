@@ -30,6 +30,7 @@ app.add_typer(artifacts_app, name="artifacts")
 
 def _register_subcommands() -> None:
     from govmatrix.archive.cli import app as archive_app
+    from govmatrix.backup.cli import app as backup_app
     from govmatrix.demo.cli import app as demo_app
     from govmatrix.hsm.cli import app as hsm_app
     from govmatrix.kube.cli import app as kube_app
@@ -38,6 +39,7 @@ def _register_subcommands() -> None:
     app.add_typer(archive_app, name="archive")
     app.add_typer(kube_app, name="kube")
     app.add_typer(hsm_app, name="hsm")
+    app.add_typer(backup_app, name="backup")
 
 
 _register_subcommands()

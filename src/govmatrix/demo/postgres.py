@@ -33,8 +33,33 @@ def _own(path: Path, mode: int) -> None:
     path.chmod(mode)
 
 
-def init_cluster(pgdata: Path, socket_dir: Path, address: str, port: int) -> bool:
-    """initdb once; (re)write the settings every time. True if settings changed (reload)."""
+# Settings PostgreSQL reads only at start: a change to them needs a restart, not a reload.
+RESTART_SETTINGS = ("listen_addresses", "port", "max_connections", "shared_buffers", "archive_mode")
+
+
+def needs_restart(old: str, new: str) -> bool:
+    def picked(text: str) -> set[str]:
+        return {line for line in text.splitlines() if line.split(" ", 1)[0] in RESTART_SETTINGS}
+
+    return picked(old) != picked(new)
+
+
+def archiving_settings(archive_command: str, archive_timeout_s: int) -> str:
+    """Continuous WAL archiving for point-in-time recovery."""
+    quoted = archive_command.replace("'", "''")
+    return (
+        "wal_level = replica\n"
+        "archive_mode = on\n"
+        f"archive_command = '{quoted}'\n"
+        f"archive_timeout = {archive_timeout_s}\n"
+    )
+
+
+def init_cluster(
+    pgdata: Path, socket_dir: Path, address: str, port: int, extra: str = ""
+) -> str | None:
+    """initdb once; (re)write the settings every time. Returns None when nothing changed,
+    else "reload" or "restart" (what the running server needs to pick the change up)."""
     _own(socket_dir, 0o700)
     created = False
     if not (pgdata / "PG_VERSION").exists():
@@ -66,6 +91,7 @@ def init_cluster(pgdata: Path, socket_dir: Path, address: str, port: int) -> boo
         "synchronous_commit = on\n"
         "logging_collector = off\n"
         "log_line_prefix = '%m [%p] %q%u@%d '\n"
+        f"{extra}"
     )
     hba = (
         "# Written by govmatrix demo: the superuser only over the socket, whose directory\n"
@@ -76,12 +102,14 @@ def init_cluster(pgdata: Path, socket_dir: Path, address: str, port: int) -> boo
         "host    all  all  127.0.0.0/8  scram-sha-256\n"
         "host    all  all  0.0.0.0/0  reject\n"
     )
-    changed = created
+    action = "restart" if created else None
     for name, text in (("govmatrix.conf", settings), ("pg_hba.conf", hba)):
         target = pgdata / name
-        if not target.exists() or target.read_text() != text:
+        old = target.read_text() if target.exists() else ""
+        if old != text:
             target.write_text(text)
-            changed = True
+            if action is None:
+                action = "restart" if needs_restart(old, text) else "reload"
     conf = pgdata / "postgresql.conf"
     include = "include_if_exists = 'govmatrix.conf'\n"
     if include not in conf.read_text():
@@ -90,7 +118,7 @@ def init_cluster(pgdata: Path, socket_dir: Path, address: str, port: int) -> boo
     entry = pwd.getpwnam(PG_USER)
     for name in ("govmatrix.conf", "pg_hba.conf", "postgresql.conf"):
         os.chown(pgdata / name, entry.pw_uid, entry.pw_gid)
-    return changed
+    return action
 
 
 def superuser_connect(socket_dir: Path, port: int) -> psycopg.Connection[tuple[object, ...]]:

@@ -1,6 +1,7 @@
 """The demo's scheduler: one supervised process running periodic jobs with APScheduler.
 
-Later features register their jobs here (backups, directory sync); the supervisor keeps
+Jobs: certificate renewal, and each department's full and differential backups on the
+estate's schedule (directory sync joins later). The supervisor keeps
 the process alive, and each job logs its start, end and failure to the scheduler log.
 """
 
@@ -41,8 +42,36 @@ def renew_certificates(layout: Layout) -> None:
         log.info("certificates valid: %s", ", ".join(report.kept))
 
 
-def jobs() -> list[Job]:
-    return [Job("renew-certificates", CronTrigger(hour=3, minute=17), renew_certificates)]
+def backup_job(dept_id: str, kind: str) -> Callable[[Layout], None]:
+    """A pgBackRest backup of `kind` and a restic snapshot of the department's files."""
+
+    def run(layout: Layout) -> None:
+        from govmatrix.demo.backups import department_backup
+
+        estate = load_estate(layout.estate_copy)
+        report = department_backup(layout, estate, estate.department(dept_id)).backup(kind)
+        log.info(
+            "backup %s of %s: database %s, files snapshot %s, %.1f s",
+            kind,
+            dept_id,
+            report.database.get("label"),
+            report.files.get("snapshot_id", "")[:8],
+            report.seconds,
+        )
+
+    return run
+
+
+def jobs(layout: Layout | None = None) -> list[Job]:
+    out = [Job("renew-certificates", CronTrigger(hour=3, minute=17), renew_certificates)]
+    if layout is not None and layout.estate_copy.exists():
+        for dept in load_estate(layout.estate_copy).departments:
+            if not dept.backup.enabled:
+                continue
+            for kind, cron in (("full", dept.backup.full), ("diff", dept.backup.diff)):
+                trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+                out.append(Job(f"backup-{kind}-{dept.id}", trigger, backup_job(dept.id, kind)))
+    return out
 
 
 def main() -> None:
@@ -52,7 +81,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     layout = Layout(args.root)
     scheduler = BlockingScheduler(timezone="UTC")
-    for job in jobs():
+    for job in jobs(layout):
         scheduler.add_job(
             job.run,
             job.trigger,

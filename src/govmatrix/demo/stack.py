@@ -24,7 +24,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from govmatrix import pki
+from govmatrix.backup.pgbackrest import BackupError
 from govmatrix.demo import element, hosts, ports, postgres
+from govmatrix.demo.backups import backup_layout, department_backup
 from govmatrix.demo.layout import DEMO_USER, Layout
 from govmatrix.demo.supervisor import Program, Supervisor, write_config
 from govmatrix.demo.synapse_venv import synapse_python
@@ -39,6 +41,7 @@ from govmatrix.demo.system import (
 from govmatrix.estate import Department, Estate, load_estate
 from govmatrix.estate.federation import FederationGraph, build
 from govmatrix.estate.pki_plan import plan
+from govmatrix.estate.types import duration_seconds
 from govmatrix.hsm import provision, signing
 from govmatrix.hsm.device import HsmError
 from govmatrix.hsm.plan import HsmPlan
@@ -276,22 +279,28 @@ class DemoStack:
             changed = self._configs()
             done()
             done = step("PostgreSQL clusters")
-            settings_changed = set()
+            self._prepare_backups()
+            settings_changed: dict[str, str] = {}
             for dept in self.estate.departments:
                 t = self.target(dept)
-                if postgres.init_cluster(
+                action = postgres.init_cluster(
                     self.layout.pgdata(dept.id),
                     self.layout.pgsocket(dept.id),
                     t.database_host,
                     t.database_port,
-                ):
-                    settings_changed.add(dept.id)
+                    self._archiving(dept),
+                )
+                if action is not None:
+                    settings_changed[dept.id] = action
             write_config(self.layout, self.programs())
             self.supervisor.start_daemon()
             for dept in self.estate.departments:
                 name = f"postgres-{dept.id}"
                 if self.supervisor.start(name):
                     report.started.append(name)
+                elif settings_changed.get(dept.id) == "restart":
+                    self.supervisor.restart(name)
+                    report.restarted.append(name)
                 elif dept.id in settings_changed:
                     self.supervisor.signal(name, "HUP")  # PostgreSQL re-reads its settings
                     report.restarted.append(name)
@@ -312,6 +321,10 @@ class DemoStack:
                         self._secrets(dept)["archive_database_password"],
                     )
             done()
+            if self._backed_up():
+                done = step("backups: pgBackRest stanzas, restic repositories, first full backup")
+                self._initialise_backups()
+                done()
             done = step("compliance archives")
             self._start_archives(report, changed)
             done()
@@ -399,6 +412,32 @@ class DemoStack:
             write_file(
                 tls / "server.key", (self.layout.pki / dept.id / "server.key").read_text(), 0o600
             )
+
+    def _backed_up(self) -> list[Department]:
+        return [d for d in self.estate.departments if d.backup.enabled]
+
+    def _archiving(self, dept: Department) -> str:
+        if not dept.backup.enabled or not dept.backup.pitr:
+            return ""
+        layout = backup_layout(self.layout, self.estate, dept)
+        return postgres.archiving_settings(
+            layout.archive_command(), duration_seconds(dept.backup.archive_timeout)
+        )
+
+    def _prepare_backups(self) -> None:
+        """Sealed passphrases and pgBackRest's config before PostgreSQL starts archiving."""
+        for dept in self._backed_up():
+            try:
+                department_backup(self.layout, self.estate, dept).prepare()
+            except (HsmError, BackupError) as exc:
+                raise DemoError(f"backups of {dept.id}: {exc}") from None
+
+    def _initialise_backups(self) -> None:
+        for dept in self._backed_up():
+            try:
+                department_backup(self.layout, self.estate, dept).initialise()
+            except (HsmError, BackupError) as exc:
+                raise DemoError(f"backups of {dept.id}: {exc}") from None
 
     def _hsm_plans(self) -> list[HsmPlan]:
         plans = (hsm_plan(d, self.target(d)) for d in self.estate.departments)
@@ -564,10 +603,12 @@ class DemoStack:
             ) from None
 
     def _forget_unsealed_keys(self) -> None:
+        """Signing keys and backup passphrases leave memory with the services."""
         for dept in self.estate.departments:
             memory_dir = self.target(dept).memory_dir
-            if memory_dir is not None and Path(memory_dir).exists():
-                shutil.rmtree(memory_dir)
+            for path in (memory_dir, f"{memory_dir}.backup") if memory_dir else ():
+                if Path(path).exists():
+                    shutil.rmtree(path)
 
     def reset(self) -> None:
         self.down()
