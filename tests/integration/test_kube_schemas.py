@@ -96,6 +96,7 @@ def test_custom_resources_validate_against_their_crds(kube_objects: Objects) -> 
     assert kinds == {
         "Cluster",
         "Database",
+        "ScheduledBackup",
         "Certificate",
         "Issuer",
         "ServiceMonitor",

@@ -1,4 +1,5 @@
-"""Cross-reference checks the schema cannot express: uniqueness and the federation graph.
+"""Cross-reference checks the schema cannot express: uniqueness, the federation graph, and
+settings that depend on a department's target (Kubernetes backups need an object store).
 
 They run on the raw data (defensively typed) so that they report alongside schema errors,
 not only after the schema passes: an operator fixes everything in one round.
@@ -24,6 +25,7 @@ def run(data: dict[str, Any]) -> list[Finding]:
     findings += _unique_server_names(departments, partners)
     findings += _partner_department_clash(departments, partners)
     findings += _federation(data, departments, partners)
+    findings += _kubernetes_backups(data, departments)
     return findings
 
 
@@ -145,3 +147,59 @@ def _require_mutual(data: dict[str, Any]) -> bool:
     federation = estate.get("federation") if isinstance(estate, dict) else None
     value = federation.get("require_mutual", True) if isinstance(federation, dict) else True
     return value is not False
+
+
+# Strings pydantic reads as false for a bool field.
+_FALSE_WORDS = {"0", "off", "f", "false", "n", "no"}
+
+
+def _is_false(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value is False
+    if isinstance(value, int):
+        return value == 0
+    return isinstance(value, str) and value.strip().lower() in _FALSE_WORDS
+
+
+def _section(item: Any, key: str) -> dict[str, Any]:
+    value = item.get(key) if isinstance(item, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _kubernetes_backups(
+    data: dict[str, Any], departments: list[tuple[int, dict[str, Any]]]
+) -> Iterator[Finding]:
+    """On Kubernetes, backups go to an S3-compatible object store whose address blocks the
+    backup pods may reach: local disk has no meaning there (a pod's disk is not the
+    department's), and the NetworkPolicies need to know where the store is."""
+    default_backup = _section(_section(_section(data, "estate"), "defaults"), "backup")
+    for index, dept in departments:
+        if dept.get("target") != "kubernetes":
+            continue
+        own = _section(dept, "backup")
+        # Department values win, key by key, as when the loader merges estate.defaults.
+        enabled = own.get("enabled", default_backup.get("enabled", True))
+        if _is_false(enabled):
+            continue
+        repository = {**_section(default_backup, "repository"), **_section(own, "repository")}
+        name = _str(dept, "id") or f"departments[{index}]"
+        where: Path = ("departments", index, "backup", "repository")
+        kind = repository.get("type", "local")
+        if kind == "local":
+            yield (
+                where,
+                f"department '{name}' runs on Kubernetes with backups enabled, but its backup "
+                "repository is local disk; on Kubernetes the database (CloudNativePG) and the "
+                "files (restic) are backed up to an S3-compatible object store",
+                "set backup.repository to {type: s3, bucket, endpoint, address_blocks} here or "
+                "in estate.defaults.backup, or set backup.enabled: false",
+            )
+        elif kind == "s3" and repository.get("address_blocks") in (None, []):
+            yield (
+                (*where, "address_blocks"),
+                f"department '{name}' runs on Kubernetes: its s3 backup repository needs "
+                "'address_blocks', the networks the object store is reached on (the only "
+                "egress the backup pods get)",
+                "list the store's CIDR blocks, or write ['0.0.0.0/0'] to allow any address "
+                "on the store's port",
+            )

@@ -90,10 +90,24 @@ class BackupRepository(Strict):
     type: Literal["local", "s3"] = "local"
     path: str | None = Field(None, description="Directory, for type local.")
     bucket: str | None = None
-    endpoint: str | None = None
+    endpoint: str | None = Field(
+        None, description="URL of the S3-compatible store, e.g. https://s3.gov.test:9000."
+    )
     region: str | None = None
     access_key: SecretRef | None = None
     secret_key: SecretRef | None = None
+    address_blocks: list[Cidr] = Field(
+        default_factory=list,
+        description="Where the object store lives. On Kubernetes these blocks, on the "
+        "endpoint's port, are the backup pods' only way out, and a department with backups "
+        "must list them (write 0.0.0.0/0 to allow any address).",
+    )
+    server_side_encryption: bool = Field(
+        True,
+        description="Kubernetes: CloudNativePG asks the store to encrypt WAL and base backups "
+        "(SSE-S3, AES256). Set false for a store that refuses such requests (MinIO without a "
+        "KMS); the bucket's own default encryption then applies.",
+    )
 
     @model_validator(mode="after")
     def _s3_needs_bucket(self) -> BackupRepository:

@@ -6,9 +6,10 @@ requires) and `archive` (a `Database` object owned by `archive_owner`). The arch
 service role may only SELECT and INSERT; the schema is applied by a Job as `archive_migrate`,
 a member of the owner role (see govmatrix.kube.archive).
 
-Backups belong to the HSM and backups work: they attach here, as the Cluster's `backup`
-section (WAL archiving to an object store) and a `ScheduledBackup` beside it, both derived
-from the department's `backup` settings like everything else.
+Backups attach here when the department has them (govmatrix.kube.backup): the Cluster's
+`backup` section (continuous WAL archiving and base backups in the S3-compatible object
+store, with a recovery window from the estate's retention), `archive_timeout` from the
+estate, and a `ScheduledBackup` beside it for the estate's `full` schedule.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from govmatrix.archive.store import ARCHIVE_DB_ROLE, ARCHIVE_OWNER_ROLE
+from govmatrix.kube import backup
 from govmatrix.kube.images import Images
 from govmatrix.kube.meta import labels, metadata, obj
 from govmatrix.kube.secrets import (
@@ -40,6 +42,8 @@ def objects(ctx: Context, images: Images) -> list[Obj]:
     if ctx.department.kubernetes.database != "cnpg":
         return []
     out = [_cluster(ctx, images)]
+    if backup.enabled(ctx.department):
+        out.append(_scheduled_backup(ctx))
     if ctx.department.archive.enabled:
         out.append(_archive_database(ctx))
     return out
@@ -100,7 +104,28 @@ def _cluster(ctx: Context, images: Images) -> Obj:
     }
     if roles := _roles(ctx):
         spec["managed"] = {"roles": roles}
+    if backup.enabled(dept):
+        spec["backup"] = backup.cluster_backup(dept)
+        # The longest a WAL segment waits before it is archived: the RPO under light load.
+        spec["postgresql"]["parameters"]["archive_timeout"] = backup.archive_timeout(dept.backup)
     return obj(CNPG_API, "Cluster", metadata(dept, KUBE_DATABASE_CLUSTER, "postgresql"), spec=spec)
+
+
+def _scheduled_backup(ctx: Context) -> Obj:
+    """Full base backups on the estate's `full` schedule (WAL archiving runs all the time)."""
+    return obj(
+        CNPG_API,
+        "ScheduledBackup",
+        metadata(ctx.department, "db-full", "postgresql", "backup"),
+        spec={
+            "schedule": backup.cnpg_schedule(ctx.department.backup.full),
+            "cluster": {"name": KUBE_DATABASE_CLUSTER},
+            "method": "barmanObjectStore",
+            "backupOwnerReference": "self",
+            # A base backup at once: recovery needs one before the first scheduled run.
+            "immediate": True,
+        },
+    )
 
 
 def _archive_database(ctx: Context) -> Obj:

@@ -13,6 +13,7 @@ from govmatrix import __version__
 from govmatrix.estate.schema import Department, Estate
 
 REDIS_TAG = "7.4.2-alpine"
+RESTIC_TAG = "0.18.1"  # the official image (Alpine, so it has /bin/sh for the backup script)
 POSTGRES_MAJOR = 15  # the same major as on-prem (Debian 12) and the demo
 
 
@@ -23,6 +24,7 @@ class Images:
     redis: str
     govmatrix: str  # archive service and the config init container
     postgres: str  # CloudNativePG operand image
+    restic: str  # the files backup CronJob
 
 
 def upstream(estate: Estate, department: Department) -> Images:
@@ -32,6 +34,7 @@ def upstream(estate: Estate, department: Department) -> Images:
         redis=f"docker.io/library/redis:{REDIS_TAG}",
         govmatrix=f"ghcr.io/govmatrix/govmatrix:{__version__}",
         postgres=f"ghcr.io/cloudnative-pg/postgresql:{POSTGRES_MAJOR}",
+        restic=f"docker.io/restic/restic:{RESTIC_TAG}",
     )
 
 
@@ -52,4 +55,5 @@ def images(estate: Estate, department: Department) -> Images:
         redis=mirrored(refs.redis, registry),
         govmatrix=mirrored(refs.govmatrix, registry),
         postgres=mirrored(refs.postgres, registry),
+        restic=mirrored(refs.restic, registry),
     )

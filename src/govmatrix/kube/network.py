@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from govmatrix.kube import archive, database, element, synapse
+from govmatrix.kube import archive, backup, database, element, synapse
 from govmatrix.kube.meta import NAME_LABEL, metadata, obj, selector
 from govmatrix.render.context import Context
 from govmatrix.render.targets import KUBE_DATABASE_CLUSTER
@@ -73,6 +73,17 @@ def _database_peer(ctx: Context) -> list[Obj]:
         ]
         return [{"to": blocks, "ports": _ports(t.database_port)}]
     return [{"to": [_pods(DATABASE_PODS)], "ports": _ports(t.database_port)}]
+
+
+def _object_store(ctx: Context) -> list[Obj]:
+    """Egress to the backup object store: its address blocks, on its endpoint's port."""
+    repo = ctx.department.backup.repository
+    return [
+        {
+            "to": [{"ipBlock": {"cidr": block}} for block in repo.address_blocks],
+            "ports": _ports(backup.endpoint_port(repo)),
+        }
+    ]
 
 
 def _federation_blocks(ctx: Context) -> list[Obj]:
@@ -148,7 +159,15 @@ def _postgresql(ctx: Context) -> Obj:
             "ports": _ports(443, 6443),
         },
     ]
+    if backup.enabled(ctx.department):
+        # barman-cloud runs in the instance pods: WAL archiving and base backups.
+        egress += _object_store(ctx)
     return _policy(ctx, "postgresql", DATABASE_PODS, ingress, egress)
+
+
+def _backup(ctx: Context) -> Obj:
+    """The restic pods take no connections and reach only the object store (and DNS)."""
+    return _policy(ctx, "backup", {NAME_LABEL: backup.APP}, None, _object_store(ctx))
 
 
 def objects(ctx: Context, *, seed: bool = False) -> list[Obj]:
@@ -190,6 +209,8 @@ def objects(ctx: Context, *, seed: bool = False) -> list[Obj]:
         out.append(_archive(ctx))
     if settings.database == "cnpg":
         out.append(_postgresql(ctx))
+    if backup.enabled(ctx.department):
+        out.append(_backup(ctx))
     if seed:
         out.append(
             _policy(

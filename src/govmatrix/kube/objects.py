@@ -17,6 +17,7 @@ from govmatrix.estate.federation import build as build_graph
 from govmatrix.estate.schema import Department, Estate
 from govmatrix.kube import (
     archive,
+    backup,
     config,
     database,
     element,
@@ -108,6 +109,7 @@ def department_objects(
         *synapse.workers(ctx, refs, rendered),
         *element.objects(ctx, refs, rendered),
         *archive.objects(ctx, refs, rendered),
+        *backup.objects(ctx, refs),
         *ingress.objects(ctx),
         *monitoring.objects(ctx),
     ]

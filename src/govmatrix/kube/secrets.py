@@ -3,6 +3,11 @@
 - rendered YAML (GitOps): external-secrets `ExternalSecret`s that read every value from the
   platform's secret store, so no value is ever written into a manifest;
 - Pulumi: `Secret`s whose values are Pulumi secrets from pulumi-random (see pulumi/).
+
+The backup Secret (govmatrix.kube.backup) holds the restic password and the object store's
+credentials. In rendered YAML every one of them is read from the store like any other
+value; put the credentials your object store issued there. Pulumi generates them, so a
+store that lets its administrator register given keys (MinIO, Ceph RGW) can use them.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from govmatrix.estate.schema import Department
+from govmatrix.kube import backup
 from govmatrix.kube.meta import SECRETS, metadata, obj
 from govmatrix.render import required_secrets
 from govmatrix.render.secrets import SecretKind
@@ -48,6 +54,14 @@ class Fixed:
 Source = Generated | FromPki | Fixed
 
 
+# The backups' values (the Secret `backup`), apart from the Secret the Synapse pods mount.
+BACKUP_VALUES = (
+    Generated("backup_s3_access_key_id", "password"),
+    Generated("backup_s3_secret_access_key", "password"),
+    Generated("backup_restic_password", "token"),
+)
+
+
 @dataclass(frozen=True)
 class KubeSecret:
     name: str
@@ -60,14 +74,23 @@ def generated_values(department: Department) -> tuple[Generated, ...]:
     values = [Generated(spec.name, spec.kind) for spec in required_secrets(department)]
     if department.archive.enabled and department.kubernetes.database == "cnpg":
         values.append(Generated("archive_migrate_password", "password"))
+    if backup.enabled(department):
+        values += BACKUP_VALUES
     return tuple(values)
 
 
 def kube_secrets(department: Department) -> tuple[KubeSecret, ...]:
     by_name = {value.name: value for value in generated_values(department)}
+    backup_values = {value.name for value in BACKUP_VALUES}
     out = [
-        KubeSecret(SECRETS, "Opaque", tuple((name, by_name[name]) for name in by_name)),
+        KubeSecret(
+            SECRETS,
+            "Opaque",
+            tuple((name, by_name[name]) for name in by_name if name not in backup_values),
+        ),
     ]
+    if backup.enabled(department):
+        out.append(_backup_secret(department, by_name))
     if department.kubernetes.database == "cnpg":
         out.append(_basic_auth(DB_SYNAPSE_SECRET, "synapse", by_name["database_password"]))
         if department.archive.enabled:
@@ -88,6 +111,19 @@ def kube_secrets(department: Department) -> tuple[KubeSecret, ...]:
             )
         )
     return tuple(out)
+
+
+def _backup_secret(department: Department, by_name: dict[str, Generated]) -> KubeSecret:
+    """Only the backups mount it: the Synapse and archive pods never see these values."""
+    access_key, secret_key, restic_password = (by_name[v.name] for v in BACKUP_VALUES)
+    keys: list[tuple[str, Source]] = [
+        (backup.ACCESS_KEY_ID, access_key),
+        (backup.SECRET_ACCESS_KEY, secret_key),
+        (backup.RESTIC_PASSWORD, restic_password),
+    ]
+    if department.backup.repository.region:
+        keys.append((backup.REGION, Fixed(department.backup.repository.region)))
+    return KubeSecret(backup.SECRET, "Opaque", tuple(keys))
 
 
 def _basic_auth(name: str, username: str, password: Generated) -> KubeSecret:

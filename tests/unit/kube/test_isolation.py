@@ -52,11 +52,17 @@ STRANGER = Pod(
 SYSTEM = (INGRESS, DNS, CNPG, PROMETHEUS, STRANGER)
 
 
+def _template(item: dict) -> dict:
+    if item["kind"] == "CronJob":
+        return item["spec"]["jobTemplate"]["spec"]["template"]
+    return item["spec"]["template"]
+
+
 def _workload_pods(dept: str, items: list[dict], ips: itertools.count) -> list[Pod]:
     pods = []
     for item in items:
         for spec in pod_specs(item):
-            template = item["spec"]["template"]
+            template = _template(item)
             ports = {
                 p["name"]: p["containerPort"]
                 for c in spec["containers"]
