@@ -91,11 +91,26 @@ def check(layout: BackupLayout) -> None:
     run(layout, "check")
 
 
+def _check_reachable(path: Path, uid: int, gid: int) -> None:
+    """PostgreSQL runs as postgres: every directory above the restore must let it through."""
+    for parent in path.parents:
+        if not parent.exists():
+            continue
+        st = parent.stat()
+        if st.st_uid == uid or st.st_mode & 0o001 or (st.st_gid == gid and st.st_mode & 0o010):
+            continue
+        raise BackupError(
+            f"{parent} is not traversable by the postgres user, which restores and runs the "
+            f"cluster; choose a restore directory elsewhere, or chmod o+x {parent}"
+        )
+
+
 def restore(layout: BackupLayout, into: Path, to: dt.datetime | None) -> None:
     """Physical restore of the whole cluster into an empty directory `into`."""
     uid, gid = _postgres_ids()
     if into.exists() and any(into.iterdir()):
         raise BackupError(f"{into} is not empty; restores go into a fresh location")
+    _check_reachable(into, uid, gid)
     into.mkdir(parents=True, exist_ok=True)
     os.chown(into, uid, gid)
     into.chmod(0o700)
