@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from govmatrix.backup.department import DepartmentBackup
+    from govmatrix.demo.layout import Layout
+    from govmatrix.estate.schema import Department, Estate
+
 app = typer.Typer(help="Backups, restores and restore drills.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 
-DeptArg = Annotated[str, typer.Argument(help="Department id.", show_default=False)]
+DeptArg = Annotated[str | None, typer.Argument(help="Department id (demo).", show_default=False)]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="The department's backup.json (on hosts, from Ansible)."),
+]
 EstateOpt = Annotated[Path, typer.Option("--estate", help="The estate file.")]
 RootOpt = Annotated[Path | None, typer.Option("--root", help="The demo's state directory.")]
 DEFAULT_ESTATE = Path("inventories/demo/estate.yml")
@@ -29,12 +38,16 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _department(estate_file: Path, dept_id: str, root: Path | None):  # type: ignore[no-untyped-def]
+def _department(
+    estate_file: Path, dept_id: str | None, root: Path | None
+) -> tuple[Layout, Estate, Department]:
     from govmatrix.demo.layout import Layout
     from govmatrix.demo.stack import default_root
     from govmatrix.estate import load_estate
     from govmatrix.estate.problems import EstateError
 
+    if dept_id is None:
+        fail("name a department (demo) or give --config (a host's backup.json)")
     try:
         estate = load_estate(estate_file)
         dept = estate.department(dept_id)
@@ -48,6 +61,25 @@ def _department(estate_file: Path, dept_id: str, root: Path | None):  # type: ig
     return layout, estate, dept
 
 
+def _backup(
+    estate_file: Path, dept_id: str | None, root: Path | None, config: Path | None
+) -> DepartmentBackup:
+    """The department's backups: from a host's backup.json, or from the demo."""
+    from govmatrix.backup.department import DepartmentBackup
+
+    if config is not None:
+        from govmatrix.backup import host_config
+
+        try:
+            layout, hsm = host_config.load(config)
+        except (OSError, ValueError, KeyError) as exc:
+            fail(f"cannot read {config}: {exc}")
+        return DepartmentBackup(layout, hsm)
+    from govmatrix.demo.backups import department_backup
+
+    return department_backup(*_department(estate_file, dept_id, root))
+
+
 def _errors() -> tuple[type[Exception], ...]:
     from govmatrix.backup.pgbackrest import BackupError
     from govmatrix.hsm.device import HsmError
@@ -57,18 +89,18 @@ def _errors() -> tuple[type[Exception], ...]:
 
 @app.command("run")
 def run_backup(
-    department: DeptArg,
+    department: DeptArg = None,
     kind: Annotated[str, typer.Option("--type", help="full, diff or incr.")] = "diff",
     estate: EstateOpt = DEFAULT_ESTATE,
     root: RootOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Back up the department now: its PostgreSQL cluster and its files."""
-    from govmatrix.demo.backups import department_backup
-
-    layout, est, dept = _department(estate, department, root)
+    backup = _backup(estate, department, root, config)
+    department = backup.layout.stanza
     try:
         with out.status(f"{kind} backup of {department}…"):
-            report = department_backup(layout, est, dept).backup(kind)
+            report = backup.backup(kind)
     except _errors() as exc:
         fail(str(exc))
     out.print(
@@ -79,17 +111,20 @@ def run_backup(
 
 @app.command("list")
 def list_backups(
-    department: DeptArg, estate: EstateOpt = DEFAULT_ESTATE, root: RootOpt = None
+    department: DeptArg = None,
+    estate: EstateOpt = DEFAULT_ESTATE,
+    root: RootOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """The department's database backups, WAL range and file snapshots."""
     from govmatrix.backup import pgbackrest, restic
-    from govmatrix.demo.backups import department_backup
 
-    layout, est, dept = _department(estate, department, root)
-    backup = department_backup(layout, est, dept)
+    backup = _backup(estate, department, root, config)
     try:
-        info = pgbackrest.info(backup.layout)
-        snaps = restic.snapshots(backup.layout, backup.passphrase("restic"), backup._s3()[1])
+        info = pgbackrest.info(backup.ready().layout)
+        snaps = restic.snapshots(
+            backup.layout, backup.passphrase("restic"), backup.s3_credentials()[1]
+        )
     except _errors() as exc:
         fail(str(exc))
     table = Table("database backup", "type", "started", "stopped", "size")
@@ -125,23 +160,24 @@ def _timestamp(value: str) -> dt.datetime | None:
 
 @app.command()
 def restore(
-    department: DeptArg,
     to: Annotated[str, typer.Option("--to", help="ISO 8601 time with zone, or 'latest'.")],
     into: Annotated[Path, typer.Option("--into", help="A new, empty directory.")],
+    department: DeptArg = None,
     estate: EstateOpt = DEFAULT_ESTATE,
     root: RootOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Restore the department's cluster and files to a point in time, into a new directory.
 
     One-time encryption keys are dropped from the restore (clients upload new ones)."""
     from govmatrix.backup.restore import restore as run_restore
-    from govmatrix.demo.backups import department_backup
 
     target = _timestamp(to)
-    layout, est, dept = _department(estate, department, root)
+    backup = _backup(estate, department, root, config)
+    department = backup.layout.stanza
     try:
         with out.status(f"restoring {department} to {to}…"):
-            report = run_restore(department_backup(layout, est, dept), into.resolve(), target)
+            report = run_restore(backup, into.resolve(), target)
     except _errors() as exc:
         fail(str(exc))
     out.print(
@@ -155,7 +191,7 @@ def restore(
 
 @app.command()
 def drill(
-    department: DeptArg,
+    department: Annotated[str, typer.Argument(help="Department id (demo).", show_default=False)],
     estate: EstateOpt = DEFAULT_ESTATE,
     root: RootOpt = None,
     keep: Annotated[bool, typer.Option(help="Keep the restored data for inspection.")] = False,
@@ -183,3 +219,30 @@ def drill(
     out.print(f"report: {as_json} and {as_text}")
     if not report.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def prepare(
+    config: Annotated[Path, typer.Option("--config", help="The host's backup.json.")],
+) -> None:
+    """Seal missing passphrases, write pgbackrest.conf and its in-memory include (at boot,
+    before PostgreSQL archives WAL)."""
+    backup = _backup(DEFAULT_ESTATE, None, None, config)
+    try:
+        backup.prepare()
+    except _errors() as exc:
+        fail(str(exc))
+    out.print(f"{backup.layout.stanza}: pgBackRest ready ({backup.layout.config_file})")
+
+
+@app.command()
+def init(config: Annotated[Path, typer.Option("--config", help="The host's backup.json.")]) -> None:
+    """Create the stanza and the restic repository, and a first full backup if none exists.
+    Prints 'initialised' when it took that first backup, else 'present'."""
+    backup = _backup(DEFAULT_ESTATE, None, None, config)
+    try:
+        backup.prepare()
+        took = backup.initialise()
+    except _errors() as exc:
+        fail(str(exc))
+    out.print("initialised" if took else "present")

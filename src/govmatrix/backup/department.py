@@ -44,7 +44,7 @@ class DepartmentBackup:
     def is_s3(self) -> bool:
         return self.layout.department.backup.repository.type == "s3"
 
-    def _s3(self) -> tuple[dict[str, str], dict[str, str]]:
+    def s3_credentials(self) -> tuple[dict[str, str], dict[str, str]]:
         """S3 credentials for pgBackRest (config keys) and restic (environment)."""
         if not self.is_s3:
             return {}, {}
@@ -63,13 +63,20 @@ class DepartmentBackup:
         """Passphrases, pgBackRest's config and in-memory include. Before PostgreSQL starts:
         its archive_command reads them."""
         passphrases.ensure(self.hsm, self.layout.sealed_dir)
-        pg_s3, _ = self._s3()
+        pg_s3, _ = self.s3_credentials()
         pgbackrest.install(self.layout, self.passphrase("pgbackrest"), pg_s3)
+
+    def ready(self) -> DepartmentBackup:
+        """Prepared for a command: after a reboot (tmpfs emptied) or with the department
+        down, which is when restores are needed most."""
+        if not self.layout.cipher_include.exists():
+            self.prepare()
+        return self
 
     def initialise(self) -> bool:
         """Stanza and restic repository, then a first full backup if there is none, so
         point-in-time recovery works from the start. True if a backup was taken."""
-        _, restic_env = self._s3()
+        _, restic_env = self.s3_credentials()
         pgbackrest.ensure_stanza(self.layout)
         restic.ensure_repository(self.layout, self.passphrase("restic"), restic_env)
         if pgbackrest.backups(self.layout):
@@ -79,23 +86,24 @@ class DepartmentBackup:
 
     def backup(self, kind: str) -> BackupReport:
         started = dt.datetime.now(dt.UTC)
-        _, restic_env = self._s3()
+        _, restic_env = self.s3_credentials()
         report = BackupReport(kind)
+        self.ready()
         report.database = pgbackrest.backup(self.layout, kind)
         report.files = restic.backup(self.layout, self.passphrase("restic"), restic_env)
         report.seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
         return report
 
     def files_backup(self) -> dict[str, Any]:
-        _, restic_env = self._s3()
+        _, restic_env = self.s3_credentials()
         return restic.backup(self.layout, self.passphrase("restic"), restic_env)
 
     def restore_database(self, into: Path, to: dt.datetime | None) -> None:
-        pgbackrest.restore(self.layout, into, to)
+        pgbackrest.restore(self.ready().layout, into, to)
 
     def restore_files(self, into: Path, before: dt.datetime | None) -> dict[str, Any]:
         """The newest restic snapshot taken at or before `before` (or the newest)."""
-        _, restic_env = self._s3()
+        _, restic_env = self.s3_credentials()
         password = self.passphrase("restic")
         snaps = restic.snapshots(self.layout, password, restic_env)
         if before is not None:

@@ -15,15 +15,36 @@ app = typer.Typer(help="Keys in the department's HSM (PKCS#11).", no_args_is_hel
 out = Console()
 err = Console(stderr=True)
 
-DeptArg = Annotated[str, typer.Argument(help="Department id.", show_default=False)]
+DeptArg = Annotated[
+    str | None, typer.Argument(help="Department id (with --estate).", show_default=False)
+]
+PlanOpt = Annotated[
+    Path | None,
+    typer.Option("--plan", help="The department's HSM plan (on hosts, written by Ansible)."),
+]
 EstateOpt = Annotated[Path, typer.Option("--estate", help="The estate file.")]
 TargetOpt = Annotated[str, typer.Option("--target", help="demo or onprem.")]
 RootOpt = Annotated[Path | None, typer.Option("--root", help="The demo's state directory.")]
 DEFAULT_ESTATE = Path("inventories/demo/estate.yml")
 
 
-def load_plan(estate_file: Path, dept_id: str, target_kind: str, root: Path | None) -> HsmPlan:
-    """The department's HSM plan, or a clear exit when it has none."""
+def load_plan(
+    estate_file: Path,
+    dept_id: str | None,
+    target_kind: str,
+    root: Path | None,
+    plan_file: Path | None = None,
+) -> HsmPlan:
+    """The department's HSM plan (from a plan file, or the estate), or a clear exit."""
+    import json
+
+    if plan_file is not None:
+        try:
+            return HsmPlan.from_dict(json.loads(plan_file.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            fail(f"cannot read the HSM plan {plan_file}: {exc}")
+    if dept_id is None:
+        fail("name a department (with --estate) or give --plan")
     from govmatrix.estate import load_estate
     from govmatrix.estate.problems import EstateError
     from govmatrix.hsm.plan import HsmPlanError, plan
@@ -50,16 +71,17 @@ def fail(message: str) -> NoReturn:
 
 @app.command()
 def init(
-    department: DeptArg,
+    department: DeptArg = None,
     estate: EstateOpt = DEFAULT_ESTATE,
     target: TargetOpt = "demo",
     root: RootOpt = None,
+    plan: PlanOpt = None,
 ) -> None:
     """Create the department's tokens (SoftHSM2 only) and keys. Safe to run again."""
     from govmatrix.hsm.device import HsmError
     from govmatrix.hsm.provision import init as run_init
 
-    hsm = load_plan(estate, department, target, root)
+    hsm = load_plan(estate, department, target, root, plan)
     try:
         report = run_init(hsm)
     except HsmError as exc:
@@ -76,18 +98,67 @@ def init(
 
 @app.command()
 def status(
-    department: DeptArg,
+    department: DeptArg = None,
     estate: EstateOpt = DEFAULT_ESTATE,
     target: TargetOpt = "demo",
     root: RootOpt = None,
+    plan: PlanOpt = None,
 ) -> None:
     """Check that every key of the department can be reached with its PIN."""
     from govmatrix.hsm.provision import check
 
-    hsm = load_plan(estate, department, target, root)
+    hsm = load_plan(estate, department, target, root, plan)
     problems = check(hsm)
     for problem in problems:
         err.print(f"[red]✗[/] {problem}", highlight=False)
     if problems:
         raise typer.Exit(1)
     out.print(f"[green]✓[/] {len(hsm.keys)} keys reachable in {', '.join(hsm.tokens)}")
+
+
+SealedOpt = Annotated[Path, typer.Option("--sealed", help="The sealed signing key file.")]
+
+
+@app.command("seal-signing-key")
+def seal_signing_key(
+    plan: Annotated[Path, typer.Option("--plan", help="The department's HSM plan.")],
+    sealed: SealedOpt,
+    adopt: Annotated[
+        Path | None,
+        typer.Option(help="A plain signing key to adopt (then deleted), keeping the identity."),
+    ] = None,
+) -> None:
+    """Create Synapse's signing key sealed by the HSM, once; prints 'created' or 'present'."""
+    from govmatrix.hsm import signing
+    from govmatrix.hsm.device import HsmError
+
+    hsm = load_plan(DEFAULT_ESTATE, None, "onprem", None, plan)
+    existing = adopt.read_text() if adopt is not None and adopt.exists() else None
+    try:
+        created = signing.ensure_sealed(hsm, sealed, existing)
+    except HsmError as exc:
+        fail(str(exc))
+    if adopt is not None and sealed.exists():
+        adopt.unlink(missing_ok=True)
+    out.print("created" if created else "present")
+
+
+@app.command("unseal-signing-key")
+def unseal_signing_key(
+    plan: Annotated[Path, typer.Option("--plan", help="The department's HSM plan.")],
+    sealed: SealedOpt,
+    to: Annotated[Path, typer.Option("--to", help="Destination on tmpfs.")],
+    owner: Annotated[str, typer.Option(help="User that may read it (Synapse's).")],
+) -> None:
+    """Open the sealed signing key into memory-backed storage, for Synapse to read at start."""
+    import pwd
+
+    from govmatrix.hsm import signing
+    from govmatrix.hsm.device import HsmError
+
+    hsm = load_plan(DEFAULT_ESTATE, None, "onprem", None, plan)
+    entry = pwd.getpwnam(owner)
+    try:
+        signing.unseal_to_memory(hsm, sealed, to, (entry.pw_uid, entry.pw_gid))
+    except HsmError as exc:
+        fail(str(exc))

@@ -8,8 +8,9 @@ Ed25519 object, and the archive checkpoint key is Ed25519.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from govmatrix.estate.schema import Department, HsmKeyType, KeyRole
 
@@ -60,6 +61,15 @@ class HsmPlan:
     @property
     def is_softhsm(self) -> bool:
         return self.module == "softhsm"
+
+    def to_dict(self) -> dict[str, Any]:
+        """For hosts that run govmatrix without the estate (written by the Ansible roles)."""
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> HsmPlan:
+        keys = {role: PlannedKey(**key) for role, key in data["keys"].items()}
+        return HsmPlan(**{**data, "keys": keys})
 
 
 def uses_hsm(department: Department, target: Target) -> bool:

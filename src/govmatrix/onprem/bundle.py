@@ -16,6 +16,8 @@ from govmatrix import __version__
 from govmatrix.archive.store import ARCHIVE_DB_ROLE, ARCHIVE_OWNER_ROLE, migration_sql
 from govmatrix.estate import load_estate
 from govmatrix.estate.schema import Department, Estate
+from govmatrix.hsm.plan import plan as hsm_plan
+from govmatrix.onprem.backup import bundle_part as backup_part
 from govmatrix.pki import PkiError, partner_ca_source
 from govmatrix.render import Target, render, required_secrets, target_for
 from govmatrix.render.secrets import SecretSpec
@@ -134,8 +136,9 @@ def bundle(
             "file": spec.file or f".{spec.name}",
             "owner": _secret_owner(spec),
         }
-        for spec in required_secrets(dept)
+        for spec in required_secrets(dept, target)
     ]
+    hsm = hsm_plan(dept, target)
     return {
         "govmatrix_version": __version__,
         "department": dept.id,
@@ -151,4 +154,7 @@ def bundle(
         "archive_schema_sql": migration_sql(ARCHIVE_OWNER_ROLE, ARCHIVE_DB_ROLE)
         if dept.archive.enabled
         else "",
+        # None when the department keeps plain key files (hsm.enabled false).
+        "hsm": hsm.to_dict() if hsm else None,
+        "backup": backup_part(dept, target),
     }

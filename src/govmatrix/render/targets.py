@@ -147,9 +147,9 @@ def target_for(
             redis_host="127.0.0.1",
             archive_address="127.0.0.1",
             admin_networks=("127.0.0.1/32", "::1/128"),
-            # No HSM yet on-prem: the Ansible `hsm` role that would unseal keys into
-            # /run/govmatrix/<dept> at service start is not written. Until it is, on-prem
-            # departments keep plain 0600 key files whatever hsm.enabled says.
+            hsm_dir="/etc/govmatrix/hsm",
+            # systemd's RuntimeDirectory of the Synapse unit: tmpfs, gone when it stops.
+            memory_dir=f"/run/govmatrix/{department.id}",
         )
     if kind == "kubernetes":
         return _kubernetes(department)
