@@ -1,9 +1,12 @@
 """Which keys a department keeps in which token: a pure function of the estate and target.
 
 Each key names its token and PIN reference; unset, they default to the department's HSM
-settings. The TLS key defaults to a token of its own (`<token>-tls`): libp11 0.4.12, the
-OpenSSL engine web servers use, cannot enumerate private keys in a token that also holds an
-Ed25519 object, and the archive checkpoint key is Ed25519.
+settings. Two keys default to tokens of their own:
+- TLS (`<token>-tls`): libp11 0.4.12, the OpenSSL engine web servers use, cannot enumerate
+  private keys in a token that also holds an Ed25519 object, and the web server's workers
+  get that token's PIN;
+- the archive's checkpoint key (`<token>-archive`): the archive service gets that token's
+  PIN, which opens neither the signing key nor the backup passphrases.
 """
 
 from __future__ import annotations
@@ -85,7 +88,10 @@ def plan(department: Department, target: Target) -> HsmPlan | None:
     base_token = settings.token or department.id
     keys: dict[KeyRole, PlannedKey] = {}
     for role, key in settings.keys.items():
-        default_token = f"{base_token}-tls" if role == "tls" else base_token
+        default_token = {
+            "tls": f"{base_token}-tls",
+            "archive_checkpoint": f"{base_token}-archive",
+        }.get(role, base_token)
         keys[role] = PlannedKey(
             role=role,
             label=key.label,
