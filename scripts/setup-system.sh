@@ -16,27 +16,56 @@ packages=(
   restic             # encrypted file backups (media, sealed keys, config)
 )
 
+# From bookworm-backports on Debian 12 (newer releases carry them in main):
+backports=(
+  pkcs11-provider    # OpenSSL 3 provider: nginx serves TLS with keys that stay in the HSM
+)
+BACKPORTS_LIST=/etc/apt/sources.list.d/bookworm-backports.list
+. /etc/os-release
+codename="${VERSION_CODENAME:-}"
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
+done
+missing_backports=()
+for p in "${backports[@]}"; do
+  installed "$p" || missing_backports+=("$p")
 done
 
-if [ "${#missing[@]}" -eq 0 ]; then
+if [ "${#missing[@]}" -eq 0 ] && [ "${#missing_backports[@]}" -eq 0 ]; then
   echo "system packages: all present"
   exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "error: missing Debian packages: ${missing[*]}" >&2
+  echo "error: missing Debian packages: ${missing[*]} ${missing_backports[*]}" >&2
   echo "       run 'sudo make setup' or install them with apt-get." >&2
   exit 1
 fi
 
-echo "system packages: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+backports_target=()
+if [ "${#missing_backports[@]}" -gt 0 ] && [ "$codename" = bookworm ]; then
+  backports_target=(-t bookworm-backports)
+  if ! grep -rqs --include='*.list' --include='*.sources' '^[^#]*bookworm-backports' \
+      /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "apt source: adding bookworm-backports ($BACKPORTS_LIST)"
+    echo 'deb http://deb.debian.org/debian bookworm-backports main' > "$BACKPORTS_LIST"
+  fi
+fi
+
+echo "system packages: installing ${missing[*]} ${missing_backports[*]}"
 apt-get update -qq
 # Debian starts services on install; the project runs its own instances, so keep
 # the distribution's units from grabbing ports 80/5432 on a developer machine.
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ "${#missing_backports[@]}" -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${backports_target[@]}" "${missing_backports[@]}"
+fi

@@ -51,6 +51,8 @@ PATH_FIELDS = (
     "secrets_dir",
     "tls_dir",
     "ca_dir",
+    "hsm_dir",
+    "memory_dir",
     "element_root",
 )
 
@@ -102,3 +104,17 @@ def govmatrix_cli(*args: str, check: bool = False) -> subprocess.CompletedProces
         cwd=ROOT,
         check=check,
     )
+
+
+@pytest.fixture(scope="session")
+def hsm_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo-layout state root for every test that drives SoftHSM2 in this process: a
+    process initialises a PKCS#11 module once, with one SOFTHSM2_CONF
+    (govmatrix.hsm.device.library). Traversable by other users, as a demo root is (nginx's
+    workers reach the TLS tokens under it)."""
+    root = tmp_path_factory.mktemp("hsm-root")
+    for path in (root, *root.parents):
+        if path == Path("/"):
+            break
+        path.chmod(path.stat().st_mode | 0o001)
+    return root

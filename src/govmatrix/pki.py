@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from govmatrix.estate.pki_plan import CertificatePlan, PkiPlan
@@ -28,6 +28,8 @@ SERVER_DAYS = 397
 RENEW_BEFORE = dt.timedelta(days=30)
 
 PrivateKey = ec.EllipticCurvePrivateKey
+# A server key the CA certifies: its own software key, or a key held in an HSM.
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 
 class PkiError(Exception):
@@ -187,7 +189,7 @@ class EstatePki:
         if self._fits(cert):
             report.kept.append(cert.department)
             return
-        issued = self._issue(cert, key)
+        issued = self._issue(cert, key.public_key())
         _write(
             self.server_cert_path(cert.department),
             issued.public_bytes(serialization.Encoding.PEM) + self.ca_cert_path.read_bytes(),
@@ -195,11 +197,38 @@ class EstatePki:
         )
         report.issued.append(cert.department)
 
-    def _fits(self, plan: CertificatePlan) -> bool:
-        path = self.server_cert_path(plan.department)
+    def ensure_for_public_key(
+        self, plan: CertificatePlan, public_key: PublicKey, path: Path
+    ) -> bool:
+        """A certificate at `path` for a key this directory does not hold (an HSM's): the CA
+        signs the public key directly, so no CSR is needed. Names and validity are those of
+        the software path. Kept while it fits (same names, CA and key, not near expiry);
+        returns True when it was (re)issued."""
+        if self._fits(plan, path, public_key):
+            return False
+        if not self.ca_key_path.exists():
+            raise PkiError(
+                f"the estate CA key is not in {self.dir} (an imported or offline CA), so "
+                f"{plan.department}'s HSM-held TLS key cannot be certified here; have the CA "
+                f"sign a CSR made with the HSM key and place the certificate at {path}"
+            )
+        issued = self._issue(plan, public_key)
+        _write(
+            path,
+            issued.public_bytes(serialization.Encoding.PEM) + self.ca_cert_path.read_bytes(),
+            0o644,
+        )
+        return True
+
+    def _fits(
+        self, plan: CertificatePlan, path: Path | None = None, public_key: PublicKey | None = None
+    ) -> bool:
+        path = path or self.server_cert_path(plan.department)
         if not path.exists():
             return False
         cert = x509.load_pem_x509_certificate(path.read_bytes())
+        if public_key is not None and not _same_key(cert.public_key(), public_key):
+            return False
         ca = self.ca_certificate()
         if cert.issuer != ca.subject or cert.not_valid_after_utc - RENEW_BEFORE < _now():
             return False
@@ -209,7 +238,7 @@ class EstatePki:
             return False
         return _names(cert) == (set(plan.dns_names), set(plan.ip_addresses))
 
-    def _issue(self, plan: CertificatePlan, key: PrivateKey) -> x509.Certificate:
+    def _issue(self, plan: CertificatePlan, public_key: PublicKey) -> x509.Certificate:
         ca_key = _load_key(self.ca_key_path)
         ca = self.ca_certificate()
         now = _now()
@@ -217,7 +246,7 @@ class EstatePki:
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, plan.common_name)]))
             .issuer_name(ca.subject)
-            .public_key(key.public_key())
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
@@ -234,6 +263,18 @@ class EstatePki:
             )
             .sign(ca_key, hashes.SHA256())
         )
+
+
+def _spki(key: object) -> bytes:
+    if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+        return b""
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _same_key(a: object, b: PublicKey) -> bool:
+    return _spki(a) == _spki(b)
 
 
 def _san(plan: CertificatePlan) -> list[x509.GeneralName]:

@@ -139,7 +139,8 @@ def test_refused_pair_make_join_is_forbidden_at_the_border(
     room = _open_room(demo, owner)
     joiner_server = demo.department(joiner)["server_name"]
     owner_server = demo.department(owner)["server_name"]
-    # The signing key is the joiner server's own; it is read from its 0600 state file.
+    # The signing key is the joiner server's own, read where Synapse reads it (unsealed by
+    # the HSM into memory-backed storage, 0600).
     key = load_signing_key_for(demo, joiner)
     user = demo.user(joiner, "alice")["user_id"]
     response = signed_get(
@@ -174,5 +175,6 @@ def test_allowed_pair_make_join_is_accepted_at_the_border(demo: Demo) -> None:
 
 
 def load_signing_key_for(demo: Demo, dept_id: str) -> tuple[str, Any]:
-    path = Path(demo.status["root"]) / dept_id / "secrets" / "signing.key"
-    return load_signing_key(path)
+    from govmatrix.render.targets import demo_memory_dir
+
+    return load_signing_key(Path(demo_memory_dir(demo.status["root"], dept_id)) / "signing.key")

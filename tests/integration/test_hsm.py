@@ -31,9 +31,9 @@ pytestmark = [
 _numbers = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("hsm-root")
+@pytest.fixture
+def demo_root(hsm_root: Path) -> Path:
+    return hsm_root
 
 
 def make_plan(estate, root: Path, **hsm: object) -> HsmPlan:

@@ -38,7 +38,11 @@ def _deploy_sites(
     includes = []
     targets = {}
     for dept in estate.departments:
-        target = relocate(target_for(kind, estate, dept), root / dept.id)
+        # The software-key path: HSM-backed TLS (pkcs11-provider, a token and its PIN) is
+        # proven by tests/integration/test_hsm_tls_files.py and tests/e2e/test_hsm_tls.py.
+        target = relocate(target_for(kind, estate, dept), root / dept.id).with_overrides(
+            hsm_dir=None
+        )
         if port_shift:
             target = target.with_overrides(
                 client_port=target.client_port + port_shift,

@@ -15,10 +15,11 @@ from govmatrix import pki
 from govmatrix.estate import Estate
 from govmatrix.estate.federation import build
 from govmatrix.estate.pki_plan import plan
+from govmatrix.hsm.plan import uses_hsm
 from govmatrix.materialise import materialise
 from govmatrix.render import TARGET_KINDS, render, required_secrets, target_for
 from govmatrix.render.sizing import PROFILES
-from govmatrix.secretgen import generate_all
+from govmatrix.secretgen import generate_all, signing_key
 from tests.conftest import relocate
 
 pytestmark = pytest.mark.integration
@@ -56,8 +57,13 @@ def _deploy(estate: Estate, kind: str, root: Path) -> list[dict]:
     for dept in estate.departments:
         target = relocate(target_for(kind, estate, dept), root / kind / dept.id)
         files = render(estate, dept, target, graph=graph)
-        specs = required_secrets(dept)
+        specs = required_secrets(dept, target)
         materialise(files, target, specs, generate_all(specs))
+        if target.memory_dir and uses_hsm(dept, target):
+            # What the HSM unseals at start (govmatrix.hsm.signing), for Synapse to read.
+            key = Path(target.memory_dir) / "signing.key"
+            key.parent.mkdir(parents=True, exist_ok=True)
+            key.write_text(signing_key())
         ca_dir = Path(target.ca_dir)
         (ca_dir / "partners").mkdir(parents=True, exist_ok=True)
         (ca_dir / "ca.crt").write_bytes((pki_dir / "ca.crt").read_bytes())

@@ -101,6 +101,19 @@ class DemoStack:
         if python is None:
             raise DemoError("internal: Synapse's interpreter is not resolved yet")
         logs = self.layout.logs
+        nginx_env: dict[str, str] = {}
+        hsm_tls = [p for p in self._hsm_plans() if "tls" in p.keys]
+        if hsm_tls:
+            # pkcs11-provider and SoftHSM2 for nginx's HSM-held TLS keys (see _hsm_tls).
+            from govmatrix.hsm.tls import nginx_environment
+            from govmatrix.render.context import make_context
+
+            tls_files = []
+            for hsm in hsm_tls:
+                dept = self.estate.department(hsm.department_id)
+                ctx = make_context(self.estate, dept, self.target(dept), self.graph)
+                tls_files += [Path(ctx.paths.server_cert), Path(ctx.tls_key_path)]
+            nginx_env = nginx_environment(self.layout.root / "nginx", hsm_tls[0], tls_files)
         out = [
             Program(
                 "nginx",
@@ -112,6 +125,7 @@ class DemoStack:
                     str(self.layout.root / "nginx"),
                 ),
                 logs / "nginx.log",
+                env=nginx_env,
                 stopsignal="QUIT",
             ),
             Program(
@@ -274,6 +288,7 @@ class DemoStack:
             if self._hsm_plans():
                 done = step("HSM tokens and keys (SoftHSM2)")
                 self._hsm()
+                self._hsm_tls()
                 done()
             done = step("rendering and installing configs")
             changed = self._configs()
@@ -402,10 +417,18 @@ class DemoStack:
                 raise DemoError(str(exc)) from None
             if source is not None:
                 write_file(partners_dir / f"{partner.id}.pem", source.read_text(), 0o644)
+        from govmatrix.render.context import make_context
+
         for dept in self.estate.departments:
-            tls = Path(self.target(dept).tls_dir)
+            t = self.target(dept)
+            tls = Path(t.tls_dir)
             tls.mkdir(parents=True, exist_ok=True)
             tls.chmod(0o700)
+            ctx = make_context(self.estate, dept, t, self.graph)
+            if ctx.tls_key_path != ctx.paths.server_key:
+                # The key stays in the HSM: _hsm_tls writes the certificate for it and the
+                # file naming it, and removes a software key left from before.
+                continue
             write_file(
                 tls / "server.crt", (self.layout.pki / dept.id / "server.crt").read_text(), 0o644
             )
@@ -454,6 +477,64 @@ class DemoStack:
                 signing.ensure_sealed(hsm, signing.sealed_path(t.secrets_dir), plain)
         except HsmError as exc:
             raise DemoError(f"HSM: {exc}") from None
+
+    def _hsm_tls(self) -> None:
+        """nginx's TLS keys stay in the HSM, used through OpenSSL's pkcs11-provider.
+
+        Per department: the key file that only names the key (PKCS#11 URI), a certificate
+        from the estate CA for the token's public key, and no software key in tls_dir. The
+        provider's configuration and the workers' read access to the TLS tokens are written,
+        and the key is loaded the way an nginx worker will load it. Every check passes before
+        anything nginx uses now is replaced, so a failure leaves a running nginx as it was."""
+        from govmatrix.hsm import tls
+        from govmatrix.render.context import make_context
+
+        plans = [p for p in self._hsm_plans() if "tls" in p.keys]
+        if not plans:
+            return
+        modules = sorted({p.module_path for p in plans})
+        if len(modules) > 1:
+            raise DemoError(
+                "HSM-backed TLS: the demo's one nginx loads one PKCS#11 module; departments "
+                f"name {', '.join(modules)}"
+            )
+        env = tls.nginx_environment(self.layout.root / "nginx", plans[0])
+        openssl_conf = Path(env["OPENSSL_CONF"])
+        softhsm_conf = Path(env["SOFTHSM2_CONF"]) if "SOFTHSM2_CONF" in env else None
+        certificates = {c.department: c for c in plan(self.estate).certificates}
+        estate_pki = pki.EstatePki(self.layout.pki)
+        try:
+            tls.write_provider_config(openssl_conf, plans[0])
+            if softhsm_conf is not None:
+                tls.write_softhsm_config(softhsm_conf, plans[0])
+            checked = []
+            for hsm in plans:
+                dept = self.estate.department(hsm.department_id)
+                ctx = make_context(self.estate, dept, self.target(dept), self.graph)
+                token = hsm.key("tls").token
+                if ctx.tls_pin_path is None:
+                    raise HsmError(
+                        f"the PIN of TLS token '{token}' is {hsm.pin_ref(token)}, but nginx "
+                        "reads it from a file: give hsm.keys.tls.pin as file:PATH or generate"
+                    )
+                public = tls.public_key(hsm)  # one login: token, key and PIN are there
+                if hsm.is_softhsm:
+                    tls.grant_worker_access(hsm)
+                key_file = Path(ctx.tls_key_path)
+                tls.write_key_file(hsm, key_file)
+                # The first line, as nginx reads ssl_password_file.
+                pin = (Path(ctx.tls_pin_path).read_text().splitlines() or [""])[0]
+                tls.check_as_worker(
+                    key_file, pin, public, openssl_conf=openssl_conf, softhsm_conf=softhsm_conf
+                )
+                checked.append((ctx, public))
+            for ctx, public in checked:
+                estate_pki.ensure_for_public_key(
+                    certificates[ctx.department.id], public, Path(ctx.paths.server_cert)
+                )
+                Path(ctx.paths.server_key).unlink(missing_ok=True)
+        except (HsmError, pki.PkiError, OSError) as exc:
+            raise DemoError(f"HSM-backed TLS: {exc}") from None
 
     def _take_plain_signing_key(self, dept: Department) -> str | None:
         """A demo started before the HSM was enabled kept its signing key in plain files;

@@ -25,6 +25,7 @@ class HsmError(RuntimeError):
 
 
 _LIBS: dict[str, Any] = {}  # pkcs11.lib objects (untyped in python-pkcs11)
+_SOFTHSM_CONF: dict[str, str] = {}  # the SOFTHSM2_CONF each loaded module was started with
 _LOCK = threading.Lock()
 
 
@@ -34,15 +35,16 @@ def library(hsm: HsmPlan) -> Any:
         hint = "install softhsm2" if hsm.is_softhsm else "check hsm.module in the estate"
         raise HsmError(f"PKCS#11 module {hsm.module_path} not found ({hint})")
     with _LOCK:
+        loaded = _SOFTHSM_CONF.get(hsm.module_path)
+        if hsm.softhsm_conf and loaded is not None and loaded != hsm.softhsm_conf:
+            raise HsmError(
+                f"SoftHSM2 is already loaded with {loaded}; one process serves one "
+                f"SoftHSM2 configuration (wanted {hsm.softhsm_conf})"
+            )
         if hsm.module_path not in _LIBS:
             if hsm.softhsm_conf:
-                loaded = os.environ.get("SOFTHSM2_CONF")
-                if _LIBS and loaded and loaded != hsm.softhsm_conf:
-                    raise HsmError(
-                        f"SoftHSM2 is already loaded with {loaded}; one process serves one "
-                        f"SoftHSM2 configuration (wanted {hsm.softhsm_conf})"
-                    )
                 os.environ["SOFTHSM2_CONF"] = hsm.softhsm_conf
+                _SOFTHSM_CONF[hsm.module_path] = hsm.softhsm_conf
             try:
                 _LIBS[hsm.module_path] = pkcs11.lib(hsm.module_path)
             except (RuntimeError, OSError) as exc:

@@ -44,6 +44,37 @@ class Context:
         return self.paths.secret("signing.key")
 
     @property
+    def tls_key_in_hsm(self) -> bool:
+        """nginx uses the TLS key in the HSM (pkcs11-provider). Only the demo provisions that
+        yet (govmatrix.hsm.tls, DemoStack._hsm_tls); on-prem keeps its software key file for
+        nginx until the Ansible hsm role writes the provider's files too."""
+        return self.hsm is not None and "tls" in self.hsm.keys and self.target.kind == "demo"
+
+    @property
+    def tls_key_path(self) -> str:
+        """nginx's ssl_certificate_key. With the HSM: a PEM file that only names the key in
+        its token (a PKCS#11 URI for pkcs11-provider; no key material, no PIN)."""
+        if self.tls_key_in_hsm:
+            return f"{self.target.tls_dir}/server.key.uri.pem"
+        return self.paths.server_key
+
+    @property
+    def tls_pin_path(self) -> str | None:
+        """With the HSM: the root-only file nginx's master reads the TLS token's PIN from
+        (ssl_password_file). None without the HSM, or when the PIN is not in a file (env:,
+        vault:), which nginx cannot read; the deploy tool must then refuse to start it."""
+        if not self.tls_key_in_hsm:
+            return None
+        assert self.hsm is not None
+        token = self.hsm.key("tls").token
+        ref = self.hsm.pin_ref(token)
+        if ref == "generate":
+            return self.hsm.generated_pin_file(token)
+        if ref.startswith("file:"):
+            return ref.removeprefix("file:")
+        return None
+
+    @property
     def public_baseurl(self) -> str:
         return f"https://{self.department.server_name}/"
 
