@@ -11,6 +11,10 @@ from govmatrix.render.environment import render_template
 
 # pgBackRest and PostgreSQL both run as Debian's postgres user.
 PG_USER = "postgres"
+# An s3 repository without an endpoint or a region: AWS S3 itself, in pgBackRest's default
+# region.
+DEFAULT_S3_ENDPOINT = "https://s3.amazonaws.com"
+DEFAULT_S3_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,7 @@ class BackupLayout:
     def restic_repo(self) -> str:
         repo = self.department.backup.repository
         if repo.type == "s3":
-            endpoint = (repo.endpoint or "https://s3.amazonaws.com").rstrip("/")
-            return f"s3:{endpoint}/{repo.bucket}/{self.stanza}/restic"
+            return f"s3:{self.s3_endpoint}/{repo.bucket}/{self.stanza}/restic"
         configured = repo.path
         return str(
             Path(configured) / self.stanza / "restic" if configured else self.repo_root / "restic"
@@ -53,14 +56,30 @@ class BackupLayout:
         return self.memory_dir / "cipher.conf"
 
     @property
+    def s3_endpoint(self) -> str:
+        """The store's URL with a scheme: https unless the estate names another (pgBackRest
+        speaks only HTTPS to S3; `pgbackrest.install` refuses anything else)."""
+        endpoint = (self.department.backup.repository.endpoint or DEFAULT_S3_ENDPOINT).rstrip("/")
+        return endpoint if "://" in endpoint else f"https://{endpoint}"
+
+    @property
     def s3_endpoint_host(self) -> str:
-        endpoint = self.department.backup.repository.endpoint or "https://s3.amazonaws.com"
-        return urlsplit(endpoint).hostname or ""
+        return urlsplit(self.s3_endpoint).hostname or ""
 
     @property
     def s3_endpoint_port(self) -> int | None:
-        endpoint = self.department.backup.repository.endpoint or ""
-        return urlsplit(endpoint).port
+        return urlsplit(self.s3_endpoint).port
+
+    @property
+    def s3_region(self) -> str:
+        return self.department.backup.repository.region or DEFAULT_S3_REGION
+
+    @property
+    def s3_ca_file(self) -> Path | None:
+        """The private CA the store's certificate is checked against (`ca_file: file:PATH`),
+        or None for the system's trusted CAs."""
+        ca_file = self.department.backup.repository.ca_file
+        return Path(ca_file.removeprefix("file:")) if ca_file else None
 
     def pgbackrest_conf(self) -> str:
         return render_template(

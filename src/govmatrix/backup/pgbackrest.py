@@ -14,6 +14,7 @@ import pwd
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from govmatrix.backup.layout import PG_USER, BackupLayout
 from govmatrix.hsm import memory
@@ -29,9 +30,37 @@ def _postgres_ids() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+def _check_s3(layout: BackupLayout, uid: int, gid: int) -> None:
+    """What pgBackRest needs of an s3 repository, said before it fails less clearly."""
+    if urlsplit(layout.s3_endpoint).scheme != "https":
+        raise BackupError(
+            f"backup.repository.endpoint of '{layout.stanza}' is {layout.s3_endpoint}: "
+            "pgBackRest speaks only HTTPS to an S3-compatible store; give an https:// endpoint "
+            "(with ca_file if the store's certificate comes from a private CA)"
+        )
+    ca_file = layout.s3_ca_file
+    if ca_file is None:
+        return
+    if not ca_file.is_file():
+        raise BackupError(
+            f"backup.repository.ca_file of '{layout.stanza}' names {ca_file}, which does not "
+            "exist; put the CA certificate of the object store there"
+        )
+    st = ca_file.stat()
+    readable = st.st_uid == uid or st.st_mode & 0o004 or (st.st_gid == gid and st.st_mode & 0o040)
+    if not readable:
+        raise BackupError(
+            f"backup.repository.ca_file {ca_file} is not readable by the postgres user, "
+            f"which runs pgBackRest; chmod o+r {ca_file} (it is a certificate, not a secret)"
+        )
+    _check_reachable(ca_file, uid, gid)
+
+
 def install(layout: BackupLayout, passphrase: str, s3_credentials: dict[str, str]) -> bool:
     """Write pgbackrest.conf (no secrets) and the in-memory include; True if the conf changed."""
     uid, gid = _postgres_ids()
+    if layout.department.backup.repository.type == "s3":
+        _check_s3(layout, uid, gid)
     for directory in (layout.log_dir, layout.pgbackrest_repo):
         if layout.department.backup.repository.type == "s3" and directory == layout.pgbackrest_repo:
             continue
@@ -48,15 +77,44 @@ def install(layout: BackupLayout, passphrase: str, s3_credentials: dict[str, str
 
 
 def run(layout: BackupLayout, *args: str, timeout: float = 3600) -> str:
-    command = ["runuser", "-u", PG_USER, "--", *layout.pgbackrest_command().split(), *args]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    """pgBackRest as the postgres user (a plain setuid in the child: no PAM, no runuser, so
+    it works inside the sandbox of the on-prem backup units)."""
+    uid, gid = _postgres_ids()
+    proc = subprocess.run(
+        [*layout.pgbackrest_command().split(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        user=uid,
+        group=gid,
+        extra_groups=[],
+        cwd="/",
+    )
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise BackupError(
             f"pgbackrest {args[0]} for '{layout.stanza}' failed ({proc.returncode}): "
             + " | ".join(detail[-5:])
+            + _hint(layout, proc.stderr + proc.stdout)
         )
     return proc.stdout
+
+
+def _hint(layout: BackupLayout, output: str) -> str:
+    if "unable to find hostname" in output and "in certificate" in output:
+        # pgBackRest 2.45 matches the endpoint only against the certificate's DNS names.
+        return (
+            f" (pgBackRest checks '{layout.s3_endpoint_host}' against the DNS names of the "
+            "store's certificate only, never its IP addresses: give the endpoint by a host name "
+            "that the certificate lists)"
+        )
+    if "unable to verify certificate" in output:
+        return (
+            " (the object store's certificate is not signed by a trusted CA: set "
+            "backup.repository.ca_file to the CA that signs it)"
+        )
+    return ""
 
 
 def info(layout: BackupLayout) -> dict[str, Any]:

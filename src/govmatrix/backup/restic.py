@@ -2,7 +2,8 @@
 application-service registrations) and the archive's media.
 
 The password goes to restic in its environment, opened from the HSM for this one command;
-it is never written to a file.
+it is never written to a file. So do an s3 repository's access keys (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, from `DepartmentBackup._s3`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ def _env(password: str, s3_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def repository_options(layout: BackupLayout) -> list[str]:
+    """How restic reaches an s3 repository: path-style URLs like pgBackRest's (so any
+    S3-compatible store works without wildcard DNS), the estate's region, and the store's
+    private CA when it has one. The access keys come from the environment (`s3_env`)."""
+    repo = layout.department.backup.repository
+    if repo.type != "s3":
+        return []
+    options = ["--option", "s3.bucket-lookup=path"]
+    if repo.region:
+        options += ["--option", f"s3.region={repo.region}"]
+    if layout.s3_ca_file is not None:
+        options += ["--cacert", str(layout.s3_ca_file)]
+    return options
+
+
 def run(
     layout: BackupLayout,
     password: str,
@@ -36,6 +52,7 @@ def run(
         "restic",
         "--repo",
         layout.restic_repo,
+        *repository_options(layout),
         "--no-lock" if args[0] == "ls" else "",
         *args,
     ]

@@ -96,6 +96,13 @@ class BackupRepository(Strict):
     region: str | None = None
     access_key: SecretRef | None = None
     secret_key: SecretRef | None = None
+    ca_file: Annotated[str, Field(pattern=r"^file:/\S+$")] | None = Field(
+        None,
+        description="file:PATH (absolute, on the host that runs the backups) of the CA "
+        "certificate that signs the store's TLS certificate, for a store with a private CA. "
+        "pgBackRest and restic verify the store against it; the postgres user must be able "
+        "to read it.",
+    )
     address_blocks: list[Cidr] = Field(
         default_factory=list,
         description="Where the object store lives. On Kubernetes these blocks, on the "
