@@ -108,17 +108,30 @@ def check_ports(host: Any) -> None:
     assert internal.get(5432) in ("127.0.0.1", "::1"), "PostgreSQL must stay local"
 
 
+def uses_hsm(host: Any) -> bool:
+    return bool(variables(host)["govmatrix_settings"]["hsm"]["enabled"])
+
+
 def check_files(host: Any) -> None:
     lay = layout(host)
+    if uses_hsm(host):
+        # Sealed by the HSM; the checkpoint key lives in it.
+        keys = [(f"{lay['secrets']}/signing.key.sealed", "root", 0o600)]
+        for gone in (f"{lay['secrets']}/signing.key", f"{lay['secrets']}/archive_checkpoint.key"):
+            assert not host.file(gone).exists, f"{gone} exists: keys must stay in the HSM"
+    else:
+        keys = [
+            (f"{lay['secrets']}/signing.key", "matrix-synapse", 0o600),
+            (f"{lay['secrets']}/archive_checkpoint.key", "govmatrix-archive", 0o600),
+        ]
     expectations = [
+        *keys,
         (f"{lay['config']}/synapse/homeserver.yaml", "root", 0o644),
         (f"{lay['config']}/synapse/pgpass", "matrix-synapse", 0o600),
         (f"{lay['config']}/synapse/appservices/archive.yaml", "matrix-synapse", 0o600),
         (f"{lay['config']}/archive/pgpass", "govmatrix-archive", 0o600),
         (f"{lay['config']}/archive/archive.yaml", "root", 0o644),
-        (f"{lay['secrets']}/signing.key", "matrix-synapse", 0o600),
         (f"{lay['secrets']}/macaroon_secret_key", "matrix-synapse", 0o600),
-        (f"{lay['secrets']}/archive_checkpoint.key", "govmatrix-archive", 0o600),
         (f"{lay['secrets']}/.database_password", "root", 0o600),
         (f"{lay['config']}/tls/server.key", "root", 0o600),
         ("/etc/govmatrix/pki/ca.crt", "root", 0o644),
@@ -230,3 +243,67 @@ def check_exposure(host: Any) -> dict[str, float]:
     for unit, level in levels.items():
         assert level <= EXPOSURE_GOAL, f"{unit}: exposure {level} > {EXPOSURE_GOAL}"
     return levels
+
+
+HOST_GOVMATRIX = "/opt/govmatrix/archive/bin/govmatrix"
+HOST_PYTHON = "/opt/govmatrix/archive/bin/python"
+# Persistent disk: everything but the memory-backed and virtual filesystems.
+_SCAN = "grep -rlF --exclude-dir=proc --exclude-dir=sys --exclude-dir=run --exclude-dir=dev"
+
+
+def found_on_disk(host: Any, needle: str) -> list[str]:
+    result = host.run(f"{_SCAN} -e {quote(needle)} / 2>/dev/null")
+    return [line for line in result.stdout.splitlines() if line]
+
+
+def check_hsm(host: Any) -> None:
+    """Every key reachable in SoftHSM2; the signing key unsealed only on tmpfs, for Synapse,
+    and nowhere on persistent disk."""
+    lay = layout(host)
+    plan = f"{lay['config']}/hsm/plan.json"
+    status = host.run(f"{HOST_GOVMATRIX} hsm status --plan {plan}")
+    assert status.rc == 0, status.stderr
+    unsealed = host.file(f"/run/govmatrix/{lay['dept']}/signing.key")
+    assert unsealed.user == "matrix-synapse" and unsealed.mode == 0o600
+    assert host.run(f"stat -f -c %T /run/govmatrix/{lay['dept']}").stdout.strip() == "tmpfs"
+    seed = unsealed.content_string.split()[2]
+    assert found_on_disk(host, seed) == []
+
+
+def check_backups(host: Any) -> None:
+    """Timers active, WAL archived, a full backup in the repository, and neither repository
+    passphrase anywhere on persistent disk."""
+    lay = layout(host)
+    for timer in ("govmatrix-backup-full.timer", "govmatrix-backup-diff.timer"):
+        assert host.service(timer).is_running, f"{timer} is not active"
+        assert host.service(timer).is_enabled, f"{timer} is not enabled"
+    config = f"{lay['config']}/backup/backup.json"
+    # What the timers start, in its sandbox: an incremental backup of database and files.
+    run = host.run("systemctl start govmatrix-backup@incr.service")
+    assert run.rc == 0, host.run("journalctl -u govmatrix-backup@incr.service -n 30").stdout
+    listing = host.run(f"{HOST_GOVMATRIX} backup list --config {config}")
+    assert listing.rc == 0, listing.stderr
+    stanza = json.loads(host.file(config).content_string)["stanza"]
+    conf = f"{lay['config']}/backup/pgbackrest.conf"
+    info = host.check_output(
+        f"runuser -u postgres -- pgbackrest --config={conf} "
+        f"--config-include-path=/run/govmatrix/{lay['dept']}.backup --stanza={stanza} "
+        "info --output=json"
+    )
+    kinds = [b["type"] for b in json.loads(info)[0]["backup"]]
+    assert kinds[0] == "full" and "incr" in kinds, kinds
+    archive_mode = host.run("runuser -u postgres -- psql -tAc 'SHOW archive_mode'")
+    assert archive_mode.stdout.strip() == "on"
+    cipher = host.file(f"/run/govmatrix/{lay['dept']}.backup/cipher.conf").content_string
+    pgbackrest_pass = cipher.split("repo1-cipher-pass=")[1].split()[0]
+    code = (
+        "import sys; from pathlib import Path; "
+        "from govmatrix.backup import host_config; "
+        "from govmatrix.backup.department import DepartmentBackup; "
+        f"layout, hsm = host_config.load(Path({config!r})); "
+        "print(DepartmentBackup(layout, hsm).passphrase('restic'))"
+    )
+    restic_pass = host.check_output(f"{HOST_PYTHON} -c {quote(code)}").strip()
+    for name, value in (("pgBackRest", pgbackrest_pass), ("restic", restic_pass)):
+        assert len(value) >= 32
+        assert found_on_disk(host, value) == [], f"{name} passphrase on persistent disk"

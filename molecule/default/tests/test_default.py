@@ -38,3 +38,11 @@ def test_time_sync_updates_and_firewall_configured(host):
 
 def test_systemd_exposure_of_synapse_and_archive(host):
     checks.check_exposure(host)
+
+
+def test_keys_stay_in_the_hsm(host):
+    checks.check_hsm(host)
+
+
+def test_backups_run_on_timers_and_keep_passphrases_sealed(host):
+    checks.check_backups(host)

@@ -22,6 +22,7 @@ def dump(layout: BackupLayout, hsm: HsmPlan | None) -> dict[str, Any]:
         **{name: str(getattr(layout, name)) for name in _PATHS},
         "files": [str(p) for p in layout.files],
         "media_store": str(layout.media_store),
+        "pgbackrest_conf": layout.pgbackrest_conf(),
         "hsm": hsm.to_dict() if hsm else None,
     }
 
@@ -35,5 +36,6 @@ def load(path: Path) -> tuple[BackupLayout, HsmPlan | None]:
         **{name: Path(data[name]) for name in _PATHS},
         files=tuple(Path(p) for p in data["files"]),
         media_store=Path(data["media_store"]),
+        rendered_conf=data["pgbackrest_conf"],
     )
     return layout, HsmPlan.from_dict(data["hsm"]) if data["hsm"] else None

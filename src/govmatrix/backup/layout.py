@@ -31,6 +31,9 @@ class BackupLayout:
     sealed_dir: Path  # sealed passphrases (and the sealed signing key) live here
     files: tuple[Path, ...]  # what restic backs up
     media_store: Path
+    # pgbackrest.conf as rendered on the controller: hosts get it in backup.json, since
+    # the installed package carries no templates.
+    rendered_conf: str | None = None
 
     @property
     def pgbackrest_repo(self) -> Path:
@@ -82,6 +85,8 @@ class BackupLayout:
         return Path(ca_file.removeprefix("file:")) if ca_file else None
 
     def pgbackrest_conf(self) -> str:
+        if self.rendered_conf is not None:
+            return self.rendered_conf
         return render_template(
             "backup/pgbackrest.conf.j2",
             b=self,

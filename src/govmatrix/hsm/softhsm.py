@@ -25,19 +25,27 @@ def _env(hsm: HsmPlan) -> dict[str, str]:
     return {**os.environ, "SOFTHSM2_CONF": hsm.softhsm_conf}
 
 
+def _private_dir(path: Path) -> None:
+    """Created root-only; an existing directory keeps the mode a deploy gave it (the
+    Ansible hsm role lets the token users' group in)."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        os.chmod(path, 0o700)
+
+
 def write_config(hsm: HsmPlan) -> None:
     assert hsm.softhsm_conf is not None
     hsm_dir = Path(hsm.hsm_dir)
     tokens = hsm_dir / "tokens"
-    tokens.mkdir(parents=True, exist_ok=True)
-    for path in (hsm_dir, tokens):
-        os.chmod(path, 0o700)
-    write_file(
-        Path(hsm.softhsm_conf),
+    _private_dir(hsm_dir)
+    _private_dir(tokens)
+    conf = Path(hsm.softhsm_conf)
+    text = (
         f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
-        "slots.removable = false\n",
-        0o600,
+        "slots.removable = false\n"
     )
+    if not conf.exists() or conf.read_text() != text:
+        write_file(conf, text, 0o600)
 
 
 def existing_tokens(hsm: HsmPlan) -> set[str]:
@@ -65,8 +73,7 @@ def ensure_tokens(hsm: HsmPlan) -> list[str]:
             )
         pin, so_pin = new_pin(), new_pin()
         pin_file = Path(hsm.generated_pin_file(token))
-        pin_file.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(pin_file.parent, 0o700)
+        _private_dir(pin_file.parent)
         subprocess.run(
             [UTIL, "--init-token", "--free", "--label", token, "--pin", pin, "--so-pin", so_pin],
             env=_env(hsm),

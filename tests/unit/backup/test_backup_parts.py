@@ -76,6 +76,9 @@ def test_onprem_bundle_carries_backups_and_their_timers(uk_estate: Estate, tmp_p
     path.write_text(json.dumps(part["config"]))
     layout, hsm = host_config.load(path)
     assert layout.stanza == dept.id and layout.department == dept
+    # The host writes the controller's rendering (the wheel carries no templates).
+    assert layout.pgbackrest_conf() == part["pgbackrest_conf"]
+    assert layout.rendered_conf is not None
     assert (hsm is not None) == dept.hsm.enabled
     if hsm is not None:
         assert HsmPlan.from_dict(hsm.to_dict()) == hsm
