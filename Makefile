@@ -21,7 +21,7 @@ ESTATE ?= inventories/demo/estate.yml
 OUT ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup system venv synapse tools demo demo-down render test test-unit test-integration test-hosts test-ansible lint bench-ansible bench-pulumi bench schema golden clean help
+.PHONY: setup system venv synapse tools demo demo-down render test test-unit test-integration test-hosts test-ansible lint bench-ansible bench-pulumi bench bench-backup schema golden clean help
 
 help:
 	@echo "make demo   - set up, then bring up the demo estate (real Synapse, PostgreSQL, nginx)"
@@ -106,6 +106,18 @@ bench-demo: setup
 	$(BIN)/python bench/messages.py
 	$(BIN)/python bench/archive_lag.py
 	$(BIN)/python bench/archive_ingest.py
+
+# backup_rpo and backup_restore measure a demo of their own at BENCH_ROOT (backup_restore seeds
+# one department with 100,000 events and 1 GB of media first), reset afterwards even when a
+# benchmark fails. Only one demo can run on a machine: stop any other first.
+bench-backup: BENCH_ROOT ?= /var/tmp/gm-bench
+bench-backup: setup
+	$(BIN)/govmatrix demo up --estate $(ESTATE) --root $(BENCH_ROOT)
+	status=0; \
+	$(BIN)/python bench/backup_rpo.py --estate $(ESTATE) --root $(BENCH_ROOT) || status=$$?; \
+	$(BIN)/python bench/backup_restore.py --estate $(ESTATE) --root $(BENCH_ROOT) || status=$$?; \
+	$(BIN)/govmatrix demo reset --estate $(ESTATE) --root $(BENCH_ROOT); \
+	exit $$status
 
 bench-ansible: setup test-hosts
 	$(BIN)/python bench/ansible_converge.py
