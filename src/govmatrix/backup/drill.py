@@ -27,6 +27,7 @@ from govmatrix.backup import facts, pgbackrest, scratch
 from govmatrix.backup.department import DepartmentBackup
 from govmatrix.backup.isolated_synapse import isolated, log_config
 from govmatrix.backup.pgbackrest import BackupError
+from govmatrix.hashing import sha256_file
 from govmatrix.hsm import signing
 from govmatrix.hsm.device import HsmError
 
@@ -202,7 +203,7 @@ class Drill:
             if not live.exists():
                 mismatched += 1
                 self.report.problems.append(f"media {media_id}: in the backup, gone from live")
-            elif facts.sha256(live) != facts.sha256(backed_up):
+            elif sha256_file(live) != sha256_file(backed_up):
                 mismatched += 1
                 self.report.problems.append(f"media {media_id}: SHA-256 differs from live")
         self.report.media = {

@@ -7,7 +7,6 @@ can be compared with a restore taken a moment later: events after the position a
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,14 +69,6 @@ def add_archive(facts: Facts, conn: psycopg.Connection[Any], upto: int) -> None:
 def media_path(media_store: Path, media_id: str) -> Path:
     """Synapse's layout for local media: local_content/ab/cd/rest."""
     return media_store / "local_content" / media_id[:2] / media_id[2:4] / media_id[4:]
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def compare(source: Facts, restored: Facts) -> list[str]:
