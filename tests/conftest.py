@@ -111,10 +111,18 @@ def hsm_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One demo-layout state root for every test that drives SoftHSM2 in this process: a
     process initialises a PKCS#11 module once, with one SOFTHSM2_CONF
     (govmatrix.hsm.device.library). Traversable by other users, as a demo root is (nginx's
-    workers reach the TLS tokens under it)."""
-    root = tmp_path_factory.mktemp("hsm-root")
-    for path in (root, *root.parents):
+    workers reach the TLS tokens under it). When a test has already loaded SoftHSM2 with a
+    demo's configuration (the end-to-end tests read the running demo's tokens), that demo's
+    root is the one: tests use token labels of their own there."""
+    # Test files under the base temp dir are read by nginx's worker user too.
+    base = tmp_path_factory.getbasetemp()
+    for path in (base, *base.parents):
         if path == Path("/"):
             break
         path.chmod(path.stat().st_mode | 0o001)
+    loaded = os.environ.get("SOFTHSM2_CONF", "")
+    if loaded.endswith("/hsm/softhsm2.conf") and Path(loaded).is_file():
+        return Path(loaded).parent.parent
+    root = tmp_path_factory.mktemp("hsm-root")
+    root.chmod(root.stat().st_mode | 0o001)
     return root
