@@ -48,15 +48,7 @@ def run(
     s3_env: dict[str, str] | None = None,
     timeout: float = 3600,
 ) -> str:
-    command = [
-        "restic",
-        "--repo",
-        layout.restic_repo,
-        *repository_options(layout),
-        "--no-lock" if args[0] == "ls" else "",
-        *args,
-    ]
-    command = [part for part in command if part]
+    command = ["restic", "--repo", layout.restic_repo, *repository_options(layout), *args]
     proc = subprocess.run(
         command,
         env=_env(password, s3_env or {}),
