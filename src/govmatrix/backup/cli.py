@@ -1,6 +1,7 @@
-"""`govmatrix backup ...`: backups, restores and restore drills of the demo's departments.
+"""`govmatrix backup ...`: backups, restores and restore drills.
 
-On-prem hosts get the same commands through the Ansible `backup` role once it exists; the
+A demo department is named by its id; on an on-prem host the commands take the
+department's backup.json (`--config`), which the Ansible `backup` role writes. The
 Kubernetes objects use CloudNativePG's backups and a restic CronJob (docs/backups.md).
 """
 
@@ -16,6 +17,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from govmatrix.backup.department import DepartmentBackup
+    from govmatrix.backup.drill import LiveDepartment
     from govmatrix.demo.layout import Layout
     from govmatrix.estate.schema import Department, Estate
 
@@ -189,11 +191,16 @@ def restore(
     out.print(f"cluster: {into}/postgres  files: {into}/files  report: {into}/restore.json")
 
 
+# Drills on a host (--config) work here: postgres and Synapse's user reach into it.
+HOST_DRILLS = Path("/var/lib/govmatrix-drills")
+
+
 @app.command()
 def drill(
-    department: Annotated[str, typer.Argument(help="Department id (demo).", show_default=False)],
+    department: DeptArg = None,
     estate: EstateOpt = DEFAULT_ESTATE,
     root: RootOpt = None,
+    config: ConfigOpt = None,
     keep: Annotated[bool, typer.Option(help="Keep the restored data for inspection.")] = False,
 ) -> None:
     """Restore the latest backup into a scratch instance, start an isolated Synapse on it,
@@ -201,16 +208,14 @@ def drill(
     import shutil
 
     from govmatrix.backup.drill import Drill
-    from govmatrix.demo.backups import department_backup, live_department
 
-    layout, est, dept = _department(estate, department, root)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    workdir = layout.department(department) / "drills" / stamp
-    drill_run = Drill(
-        department_backup(layout, est, dept), live_department(layout, est, dept), workdir
-    )
-    with out.status(f"restore drill of {department}…") as status:
-        report = drill_run.run(lambda step: status.update(f"drill of {department}: {step}…"))
+    backup, live, workdir = _drill_parts(estate, department, root, config)
+    workdir = workdir / stamp
+    name = backup.layout.stanza
+    drill_run = Drill(backup, live, workdir)
+    with out.status(f"restore drill of {name}…") as status:
+        report = drill_run.run(lambda step: status.update(f"drill of {name}: {step}…"))
     as_json, as_text = report.write(workdir)
     if not keep:
         for sub in ("postgres", "files", "socket"):
@@ -219,6 +224,35 @@ def drill(
     out.print(f"report: {as_json} and {as_text}")
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _drill_parts(
+    estate_file: Path, dept_id: str | None, root: Path | None, config: Path | None
+) -> tuple[DepartmentBackup, LiveDepartment, Path]:
+    """The department's backups, how the drill reaches the live department, and where the
+    drills' work directories go: from a host's backup.json, or from the demo."""
+    if config is not None:
+        from govmatrix.backup import host_config, host_live
+
+        backup = _backup(estate_file, None, None, config)
+        try:
+            live = host_config.load_live(config)
+        except (OSError, ValueError) as exc:
+            fail(f"cannot read {config}: {exc}")
+        if live is None:
+            fail(f"{config} has no 'live' settings; re-run the Ansible backup role")
+        base = HOST_DRILLS / backup.layout.stanza
+        for directory in (HOST_DRILLS, base):  # traversable by postgres and Synapse's user
+            directory.mkdir(mode=0o711, exist_ok=True)
+        return backup, host_live.live_department(live), base
+    from govmatrix.demo.backups import department_backup, live_department
+
+    layout, est, dept = _department(estate_file, dept_id, root)
+    return (
+        department_backup(layout, est, dept),
+        live_department(layout, est, dept),
+        layout.department(dept.id) / "drills",
+    )
 
 
 @app.command()

@@ -14,7 +14,11 @@ from govmatrix.hsm.plan import HsmPlan
 _PATHS = ("pgdata", "pg_socket", "config_file", "memory_dir", "log_dir", "repo_root", "sealed_dir")
 
 
-def dump(layout: BackupLayout, hsm: HsmPlan | None) -> dict[str, Any]:
+def dump(
+    layout: BackupLayout, hsm: HsmPlan | None, live: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`live`: how a restore drill on the host reaches the live department
+    (govmatrix.backup.host_live.settings)."""
     return {
         "department": layout.department.model_dump(mode="json"),
         "stanza": layout.stanza,
@@ -24,6 +28,7 @@ def dump(layout: BackupLayout, hsm: HsmPlan | None) -> dict[str, Any]:
         "media_store": str(layout.media_store),
         "pgbackrest_conf": layout.pgbackrest_conf(),
         "hsm": hsm.to_dict() if hsm else None,
+        "live": live,
     }
 
 
@@ -39,3 +44,9 @@ def load(path: Path) -> tuple[BackupLayout, HsmPlan | None]:
         rendered_conf=data["pgbackrest_conf"],
     )
     return layout, HsmPlan.from_dict(data["hsm"]) if data["hsm"] else None
+
+
+def load_live(path: Path) -> dict[str, Any] | None:
+    """The `live` part of a host's backup.json, or None (written without it)."""
+    live = json.loads(path.read_text()).get("live")
+    return live if isinstance(live, dict) else None

@@ -8,10 +8,14 @@ replays transactions to the live archive.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# Synapse must not write secrets from its config back out (the drill's config has none).
+NO_SECRETS = ("--no-secrets-in-config",)
 
 # Worker wiring of the live topology; the drill runs one process.
 WORKER_KEYS = (
@@ -82,3 +86,19 @@ def log_config(workdir: Path) -> str:
             "disable_existing_loggers": False,
         }
     )
+
+
+def start(python: str | Path, config: Path, owner: tuple[int, int]) -> subprocess.Popen[bytes]:
+    """The isolated Synapse, as the department's Synapse user, logging next to its config."""
+    command = [str(python), "-m", "synapse.app.homeserver", "-c", str(config), *NO_SECRETS]
+    with (config.parent / "synapse.stdout.log").open("ab") as log:
+        return subprocess.Popen(
+            command,
+            cwd=config.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=owner[0],
+            group=owner[1],
+            extra_groups=[],
+        )

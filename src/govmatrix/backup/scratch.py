@@ -57,6 +57,31 @@ def _wait_promoted(cluster: ScratchCluster, proc: subprocess.Popen[bytes], log: 
     raise BackupError(f"restored cluster still recovering after 600 s; see {log}")
 
 
+# Debian keeps a cluster's postgresql.conf and pg_hba.conf in /etc/postgresql, outside the
+# data directory pgBackRest backs up; a restore of such a cluster gets these instead. The
+# socket directory is postgres's own (0700): only root and postgres reach the trusted
+# socket. The isolated Synapse logs in over loopback with its password, as on the live host.
+SCRATCH_CONF = (
+    "# A restore drill's scratch cluster (govmatrix); settings come on the command line.\n"
+)
+SCRATCH_HBA = """\
+# A restore drill's scratch cluster (govmatrix).
+local   all   postgres                 trust
+host    all   all        127.0.0.1/32  scram-sha-256
+"""
+
+
+def _config_files(pgdata: Path, owner: tuple[int, int]) -> None:
+    import os
+
+    for name, text in (("postgresql.conf", SCRATCH_CONF), ("pg_hba.conf", SCRATCH_HBA)):
+        path = pgdata / name
+        if not path.exists():
+            path.write_text(text)
+            os.chown(path, *owner)
+            path.chmod(0o600)
+
+
 @contextmanager
 def started(pgdata: Path, socket_dir: Path, log: Path) -> Iterator[ScratchCluster]:
     """Run the restored cluster until recovery ends (promoted), yield it, stop it (fast)."""
@@ -67,6 +92,7 @@ def started(pgdata: Path, socket_dir: Path, log: Path) -> Iterator[ScratchCluste
     socket_dir.mkdir(parents=True, exist_ok=True)
     os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
     socket_dir.chmod(0o700)
+    _config_files(pgdata, (entry.pw_uid, entry.pw_gid))
     cluster = ScratchCluster(pgdata, socket_dir, free_port())
     overrides = {
         "port": str(cluster.port),

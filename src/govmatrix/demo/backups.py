@@ -6,12 +6,12 @@ real host they belong on other storage than the database, which the demo cannot 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from govmatrix.backup import isolated_synapse
 from govmatrix.backup.department import DepartmentBackup
 from govmatrix.backup.drill import LiveDepartment
 from govmatrix.backup.layout import BackupLayout
@@ -52,9 +52,6 @@ def department_backup(layout: Layout, estate: Estate, dept: Department) -> Depar
     )
 
 
-NO_SECRETS = ("--no-secrets-in-config",)
-
-
 def live_department(layout: Layout, estate: Estate, dept: Department) -> LiveDepartment:
     """How a restore drill reaches this demo department, read only."""
     from govmatrix.demo import postgres
@@ -76,19 +73,6 @@ def live_department(layout: Layout, estate: Estate, dept: Department) -> LiveDep
             autocommit=True,
         )
 
-    def start_synapse(config: Path) -> subprocess.Popen[bytes]:
-        with (config.parent / "synapse.stdout.log").open("ab") as log:
-            return subprocess.Popen(
-                [str(python), "-m", "synapse.app.homeserver", "-c", str(config), *NO_SECRETS],
-                cwd=config.parent,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                user=owner[0],
-                group=owner[1],
-                extra_groups=[],
-            )
-
     return LiveDepartment(
         connect=connect,
         homeserver_yaml=Path(t.config_dir) / "synapse" / "homeserver.yaml",
@@ -96,7 +80,7 @@ def live_department(layout: Layout, estate: Estate, dept: Department) -> LiveDep
         secrets_dir=Path(t.secrets_dir),
         key_url=f"http://{t.synapse_address}:{t.synapse_port}/_matrix/key/v2/server",
         has_archive=dept.archive.enabled,
-        start_synapse=start_synapse,
+        start_synapse=lambda config: isolated_synapse.start(python, config, owner),
         synapse_owner=owner,
         memory_dir=Path(f"{t.memory_dir}.drill"),
     )

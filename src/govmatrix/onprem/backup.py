@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from govmatrix.backup import host_config
+from govmatrix.backup import host_config, host_live
 from govmatrix.backup.layout import BackupLayout
 from govmatrix.backup.schedule import on_calendar
 from govmatrix.estate.schema import Department
 from govmatrix.estate.types import duration_seconds
 from govmatrix.hsm.plan import plan as hsm_plan
+from govmatrix.onprem import SYNAPSE_PYTHON, SYNAPSE_USER
 from govmatrix.render import Target
 
 PGDATA = Path("/var/lib/postgresql/15/main")
@@ -50,8 +51,21 @@ def bundle_part(department: Department, target: Target) -> dict[str, Any] | None
     if not backup.enabled:
         return None
     where = layout(department, target)
+    assert target.memory_dir is not None
+    live = host_live.settings(
+        config_dir=target.config_dir,
+        secrets_dir=target.secrets_dir,
+        media_store=str(where.media_store),
+        database_host=target.database_host,
+        database_port=target.database_port,
+        synapse_url=f"http://{target.synapse_address}:{target.synapse_port}",
+        memory_dir=f"{target.memory_dir}.drill",
+        synapse_python=SYNAPSE_PYTHON,
+        synapse_user=SYNAPSE_USER,
+        archive=department.archive.enabled,
+    )
     return {
-        "config": host_config.dump(where, hsm_plan(department, target)),
+        "config": host_config.dump(where, hsm_plan(department, target), live),
         "config_file": f"{target.config_dir}/backup/backup.json",
         "pgbackrest_conf": where.pgbackrest_conf(),
         "archive_command": where.archive_command() if backup.pitr else "",

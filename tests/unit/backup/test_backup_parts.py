@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -82,6 +83,48 @@ def test_onprem_bundle_carries_backups_and_their_timers(uk_estate: Estate, tmp_p
     assert (hsm is not None) == dept.hsm.enabled
     if hsm is not None:
         assert HsmPlan.from_dict(hsm.to_dict()) == hsm
+
+
+def test_onprem_drill_reads_the_live_department_as_its_services_do(
+    uk_estate: Estate, tmp_path: Path
+) -> None:
+    dept = next(d for d in uk_estate.departments if d.target == "onprem")
+    target = target_for("onprem", uk_estate, dept)
+    part = bundle_part(dept, target)
+    assert part is not None
+    path = tmp_path / "backup.json"
+    path.write_text(json.dumps(part["config"]))
+    live = host_config.load_live(path)
+    assert live is not None
+    # The same roles, addresses and pgpass files as the rendered service configs.
+    files = render(uk_estate, dept, target)
+    synapse_db = yaml.safe_load(files["synapse/homeserver.yaml"].text)["database"]["args"]
+    archive_db = yaml.safe_load(files["archive/archive.yaml"].text)["database"]
+    for name, rendered in (("synapse", synapse_db), ("archive", archive_db)):
+        want = {k: rendered[k] for k in ("host", "port", "user", "passfile")}
+        assert live["databases"][name] == want, name
+    assert live["homeserver_yaml"] == f"{target.config_dir}/synapse/homeserver.yaml"
+    assert live["key_url"].startswith(f"http://{target.synapse_address}:{target.synapse_port}/")
+    assert live["memory_dir"] == f"/run/govmatrix/{dept.id}.drill"
+    assert live["synapse_user"] == "matrix-synapse"
+    # A backup.json written before the drill's settings existed says so.
+    path.write_text(json.dumps({**part["config"], "live": None}))
+    assert host_config.load_live(path) is None
+
+
+def test_a_restored_debian_cluster_gets_scratch_config_files(tmp_path: Path) -> None:
+    from govmatrix.backup import scratch
+
+    ids = (os.getuid(), os.getgid())
+    scratch._config_files(tmp_path, ids)
+    hba = (tmp_path / "pg_hba.conf").read_text()
+    assert "local   all   postgres                 trust" in hba
+    assert "host    all   all        127.0.0.1/32  scram-sha-256" in hba
+    assert (tmp_path / "pg_hba.conf").stat().st_mode & 0o777 == 0o600
+    # A cluster that keeps its own (the demo's) is left as it is.
+    (tmp_path / "pg_hba.conf").write_text("own\n")
+    scratch._config_files(tmp_path, ids)
+    assert (tmp_path / "pg_hba.conf").read_text() == "own\n"
 
 
 def test_with_the_hsm_no_target_generates_a_plain_signing_key(demo_estate: Estate) -> None:
