@@ -117,7 +117,11 @@ def check_files(host: Any) -> None:
     if uses_hsm(host):
         # Sealed by the HSM; the checkpoint key lives in it.
         keys = [(f"{lay['secrets']}/signing.key.sealed", "root", 0o600)]
-        for gone in (f"{lay['secrets']}/signing.key", f"{lay['secrets']}/archive_checkpoint.key"):
+        for gone in (
+            f"{lay['secrets']}/signing.key",
+            f"{lay['secrets']}/archive_checkpoint.key",
+            f"{lay['config']}/tls/server.key",
+        ):
             assert not host.file(gone).exists, f"{gone} exists: keys must stay in the HSM"
     else:
         keys = [
@@ -133,7 +137,8 @@ def check_files(host: Any) -> None:
         (f"{lay['config']}/archive/archive.yaml", "root", 0o644),
         (f"{lay['secrets']}/macaroon_secret_key", "matrix-synapse", 0o600),
         (f"{lay['secrets']}/.database_password", "root", 0o600),
-        (f"{lay['config']}/tls/server.key", "root", 0o600),
+        # With the HSM, nginx's key file only names the key in its token.
+        (f"{lay['config']}/tls/server.key{'.uri.pem' if uses_hsm(host) else ''}", "root", 0o600),
         ("/etc/govmatrix/pki/ca.crt", "root", 0o644),
     ]
     for path, owner, mode in expectations:
@@ -270,6 +275,54 @@ def check_hsm(host: Any) -> None:
     assert found_on_disk(host, seed) == []
 
 
+_HANDSHAKES = """
+import json, socket, ssl, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization as s
+from govmatrix.hsm import tls
+from govmatrix.hsm.plan import HsmPlan
+plan_file, ca, name, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+hsm = HsmPlan.from_dict(json.load(open(plan_file)))
+token_key = tls.spki(tls.public_key(hsm))
+ctx = ssl.create_default_context(cafile=ca)
+served = {}
+for port in (443, 8448):
+    for _ in range(count):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname=name) as conn:
+                cert = x509.load_der_x509_certificate(conn.getpeercert(binary_form=True))
+                served[port] = served.get(port, 0) + (tls.spki(cert.public_key()) == token_key)
+print(json.dumps(served))
+"""
+
+
+def check_hsm_tls(host: Any) -> None:
+    """nginx's TLS key stays in the HSM: its key file only names the key, its workers load
+    it through pkcs11-provider, and handshakes on 443 and 8448 (verified with the estate CA)
+    are signed by the token's key, through every worker."""
+    lay = layout(host)
+    key_file = host.file(f"{lay['config']}/tls/server.key.uri.pem").content_string
+    assert key_file.startswith("-----BEGIN PKCS#11 PROVIDER URI-----")
+    # nginx overwrites its own /proc environ (process titles): ask systemd, and nginx for
+    # the `env` directives that pass the variables on to its workers.
+    environment = host.check_output("systemctl show nginx --value -p Environment")
+    assert "OPENSSL_CONF=/etc/govmatrix/nginx/openssl-pkcs11.cnf" in environment.split()
+    directives = host.check_output(
+        f"env {environment} nginx -T 2>/dev/null | grep -E '^env '"
+    ).splitlines()
+    assert {"env OPENSSL_CONF;", "env SOFTHSM2_CONF;"} <= set(directives), directives
+    worker_count = len(host.check_output("pgrep -f 'nginx: worker process'").split())
+    assert worker_count >= 2, "the production process model has several workers"
+    count = 6 * worker_count
+    served = json.loads(
+        host.check_output(
+            f"{HOST_PYTHON} -c {quote(_HANDSHAKES)} {lay['config']}/hsm/plan.json "
+            f"/etc/govmatrix/pki/ca.crt {lay['server_name']} {count}"
+        )
+    )
+    assert served == {"443": count, "8448": count}, served
+
+
 def check_backups(host: Any) -> None:
     """Timers active, WAL archived, a full backup in the repository, and neither repository
     passphrase anywhere on persistent disk."""
@@ -307,3 +360,13 @@ def check_backups(host: Any) -> None:
     for name, value in (("pgBackRest", pgbackrest_pass), ("restic", restic_pass)):
         assert len(value) >= 32
         assert found_on_disk(host, value) == [], f"{name} passphrase on persistent disk"
+
+
+def check_restore_drill(host: Any) -> None:
+    """The drill on the host: the latest backup restored into a scratch cluster, an isolated
+    Synapse on it serving the live signing key, and every event, the archive chain head and
+    the media compared with the live department."""
+    config = f"{layout(host)['config']}/backup/backup.json"
+    drill = host.run(f"{HOST_GOVMATRIX} backup drill --config {config}")
+    assert drill.rc == 0, (drill.stdout[-4000:], drill.stderr[-2000:])
+    assert "PASSED" in drill.stdout and "serving the live server's signing key" in drill.stdout

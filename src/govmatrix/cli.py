@@ -443,6 +443,45 @@ def pki_init(
         )
 
 
+@pki_app.command("certify-key")
+def pki_certify_key(
+    estate_file: EstateArg,
+    department: Annotated[str, typer.Option("--department", help="Department id.")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="PEM public key of the department's TLS key.")
+    ],
+    cert_out: Annotated[Path, typer.Option("--out", help="Where the certificate goes.")],
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="PKI directory [default: .state/pki/<estate name>]."),
+    ] = None,
+) -> None:
+    """Certify a TLS key the estate CA does not hold (an HSM's), from its public half; the
+    certificate is kept while it fits. Prints 'issued' or 'kept'."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from govmatrix import pki
+    from govmatrix.estate.pki_plan import plan
+
+    estate = _load(estate_file)
+    target_dir = directory or Path(".state/pki") / estate.estate.name
+    plans = {c.department: c for c in plan(estate).certificates}
+    if department not in plans:
+        _fail(f"no certificate for department '{department}' in {estate_file}")
+    try:
+        key = serialization.load_pem_public_key(public_key.read_bytes())
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read the public key {public_key}: {exc}")
+    if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+        _fail(f"{public_key}: the estate CA certifies EC and RSA TLS keys only")
+    try:
+        issued = pki.EstatePki(target_dir).ensure_for_public_key(plans[department], key, cert_out)
+    except (pki.PkiError, OSError) as exc:
+        _fail(str(exc))
+    out.print("issued" if issued else "kept")
+
+
 def main() -> None:
     try:
         app()

@@ -24,7 +24,7 @@ from govmatrix.estate import Estate
 from govmatrix.estate.federation import build
 from govmatrix.estate.pki_plan import plan as pki_plan
 from govmatrix.estate.schema import Department, HsmKey
-from govmatrix.hsm import provision, tls
+from govmatrix.hsm import access, provision, tls
 from govmatrix.hsm.device import HsmError, read_pin
 from govmatrix.hsm.plan import HsmPlan, plan
 from govmatrix.render.context import make_context
@@ -102,13 +102,14 @@ def test_odd_labels_are_percent_encoded_and_long_uris_use_long_der_lengths() -> 
 def test_only_a_target_with_an_hsm_points_nginx_at_the_key_file(demo_estate: Estate) -> None:
     dept = demo_estate.department("cabinet-office")
     graph = build(demo_estate)
-    demo = make_context(demo_estate, dept, target_for("demo", demo_estate, dept), graph)
-    assert demo.tls_key_path == f"{demo.target.tls_dir}/server.key.uri.pem"
-    assert demo.tls_pin_path == f"{demo.target.hsm_dir}/pins/cabinet-office-tls.pin"
-    for kind in ("onprem", "kubernetes"):
-        other = make_context(demo_estate, dept, target_for(kind, demo_estate, dept), graph)
-        assert other.tls_key_path == other.paths.server_key
-        assert other.tls_pin_path is None
+    for kind in ("demo", "onprem"):
+        ctx = make_context(demo_estate, dept, target_for(kind, demo_estate, dept), graph)
+        assert ctx.tls_key_path == f"{ctx.target.tls_dir}/server.key.uri.pem"
+        assert ctx.tls_pin_path == f"{ctx.target.hsm_dir}/pins/cabinet-office-tls.pin"
+    # Kubernetes keeps TLS keys with cert-manager.
+    kube = make_context(demo_estate, dept, target_for("kubernetes", demo_estate, dept), graph)
+    assert kube.tls_key_path == kube.paths.server_key
+    assert kube.tls_pin_path is None
 
 
 def test_demo_nginx_runs_several_workers_as_the_user_given_the_tokens() -> None:
@@ -235,7 +236,7 @@ def test_the_provider_loads_the_token_key_as_the_worker_user(
     opened = tls.grant_worker_access(hsm)
     assert [d.stat().st_gid for d in opened] == [_gid(tls.WORKER_USER)]
     # The department's other token (archive, backup and signing-wrap keys) stays root-only.
-    main_token = tls._token_dir(hsm, hsm.key("backup_kek").token)
+    main_token = access.token_dir(hsm, hsm.key("backup_kek").token)
     assert main_token not in opened and main_token.stat().st_mode & 0o077 == 0
     assert (Path(hsm.hsm_dir) / "pins").stat().st_mode & 0o077 == 0
     tls.check_as_worker(key_file, pin, public, openssl_conf=conf, softhsm_conf=softhsm_conf)
@@ -280,3 +281,45 @@ def test_a_missing_tls_key_names_the_fix(demo_estate: Estate, hsm_root: Path) ->
     }
     with pytest.raises(HsmError, match=r"key 'no-such-tls' \(tls\) is missing .*hsm init"):
         tls.public_key(HsmPlan(**{**hsm.__dict__, "keys": renamed}))
+
+
+# --- on-prem: which group opens which token ------------------------------------------------
+
+
+def _mode(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_gid, st.st_mode & 0o7777
+
+
+def test_each_service_group_gets_the_token_of_its_key_and_nothing_else(
+    demo_estate: Estate, hsm_root: Path
+) -> None:
+    hsm = _plan(demo_estate, hsm_root)
+    grants = {
+        "archive_checkpoint": access.Grant("daemon", write=True),
+        "tls": access.Grant(tls.WORKER_USER),
+    }
+    assert access.grant(hsm, grants)
+    expected = {
+        "archive_checkpoint": (_gid("daemon"), 0o770, 0o660),
+        "tls": (_gid(tls.WORKER_USER), 0o750, 0o640),
+        "backup_kek": (0, 0o700, 0o600),  # the department's main token: root only
+    }
+    for role, (gid, dir_mode, file_mode) in expected.items():
+        directory = access.token_dir(hsm, hsm.key(role).token)  # type: ignore[arg-type]
+        assert _mode(directory) == (gid, dir_mode), role
+        files = list(directory.iterdir())
+        assert files and all(_mode(f) == (gid, file_mode) for f in files), role
+    assert _mode(Path(hsm.hsm_dir) / "tokens") == (0, 0o755)
+    assert access.grant(hsm, grants) == []  # idempotent: the next converge changes nothing
+
+    # A group is never given a token that holds another service's key.
+    tls_key = hsm.key("tls")
+    shared = {
+        **hsm.keys,
+        "tls": tls_key.__class__(
+            **{**tls_key.__dict__, "token": hsm.key("archive_checkpoint").token}
+        ),
+    }
+    with pytest.raises(HsmError, match="holds keys for different services"):
+        access.grant(HsmPlan(**{**hsm.__dict__, "keys": shared}), grants)

@@ -148,3 +148,35 @@ def test_migrate_current_version_is_noop() -> None:
     result = runner.invoke(app, ["migrate", DEMO])
     assert result.exit_code == 0
     assert "already at version 1" in result.output
+
+
+def test_pki_certify_key_certifies_a_key_it_does_not_hold_once(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pki_dir = tmp_path / "pki"
+    assert runner.invoke(app, ["pki", "init", DEMO, "--dir", str(pki_dir)]).exit_code == 0
+    key = ec.generate_private_key(ec.SECP256R1())  # stands in for the HSM's key pair
+    public = tmp_path / "tls.pub.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    out = tmp_path / "server-hsm.crt"
+    args = ["pki", "certify-key", DEMO, "--dir", str(pki_dir), "--public-key", str(public)]
+    first = runner.invoke(app, [*args, "--department", "cabinet-office", "--out", str(out)])
+    assert first.exit_code == 0 and first.output.strip() == "issued", first.output
+    cert = x509.load_pem_x509_certificate(out.read_bytes())
+    assert cert.public_key() == key.public_key()
+    ca = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
+    cert.verify_directly_issued_by(ca)
+    again = runner.invoke(app, [*args, "--department", "cabinet-office", "--out", str(out)])
+    assert again.exit_code == 0 and again.output.strip() == "kept"
+
+    unknown = runner.invoke(app, [*args, "--department", "nobody", "--out", str(out)])
+    assert unknown.exit_code == 1 and "no certificate for department 'nobody'" in unknown.output
+    public.write_text("not a key\n")
+    bad = runner.invoke(app, [*args, "--department", "cabinet-office", "--out", str(out)])
+    assert bad.exit_code == 1 and "cannot read the public key" in bad.output

@@ -44,5 +44,13 @@ def test_keys_stay_in_the_hsm(host):
     checks.check_hsm(host)
 
 
+def test_tls_key_stays_in_the_hsm_and_serves_every_worker(host):
+    checks.check_hsm_tls(host)
+
+
 def test_backups_run_on_timers_and_keep_passphrases_sealed(host):
     checks.check_backups(host)
+
+
+def test_restore_drill_on_the_host_loses_nothing(host):
+    checks.check_restore_drill(host)

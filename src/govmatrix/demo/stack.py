@@ -522,8 +522,7 @@ class DemoStack:
                     tls.grant_worker_access(hsm)
                 key_file = Path(ctx.tls_key_path)
                 tls.write_key_file(hsm, key_file)
-                # The first line, as nginx reads ssl_password_file.
-                pin = (Path(ctx.tls_pin_path).read_text().splitlines() or [""])[0]
+                pin = tls.read_pin_file(Path(ctx.tls_pin_path))
                 tls.check_as_worker(
                     key_file, pin, public, openssl_conf=openssl_conf, softhsm_conf=softhsm_conf
                 )

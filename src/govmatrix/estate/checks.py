@@ -26,6 +26,7 @@ def run(data: dict[str, Any]) -> list[Finding]:
     findings += _partner_department_clash(departments, partners)
     findings += _federation(data, departments, partners)
     findings += _kubernetes_backups(data, departments)
+    findings += _tls_pin_in_a_file(data, departments)
     return findings
 
 
@@ -203,3 +204,34 @@ def _kubernetes_backups(
                 "list the store's CIDR blocks, or write ['0.0.0.0/0'] to allow any address "
                 "on the store's port",
             )
+
+
+def _tls_pin_in_a_file(
+    data: dict[str, Any], departments: list[tuple[int, dict[str, Any]]]
+) -> Iterator[Finding]:
+    """With the TLS key in the HSM (demo, on-prem), nginx's master reads the TLS token's PIN
+    from a file (ssl_password_file): an env: or vault: PIN cannot reach it."""
+    default_hsm = _section(_section(_section(data, "estate"), "defaults"), "hsm")
+    for index, dept in departments:
+        if dept.get("target") not in ("onprem", "demo"):
+            continue
+        hsm = {**default_hsm, **_section(dept, "hsm")}
+        if not hsm.get("enabled") or _is_false(hsm.get("enabled")):
+            continue
+        keys = hsm.get("keys")
+        if isinstance(keys, dict) and "tls" not in keys:
+            continue  # no TLS key in the HSM: nginx keeps a software key
+        tls_key = keys.get("tls") if isinstance(keys, dict) else None
+        own_pin = tls_key.get("pin") if isinstance(tls_key, dict) else None
+        pin = own_pin or hsm.get("pin", "generate")
+        if not isinstance(pin, str) or pin == "generate" or pin.startswith("file:"):
+            continue
+        name = _str(dept, "id") or f"departments[{index}]"
+        where: Path = ("departments", index, "hsm", "keys", "tls", "pin")
+        yield (
+            where,
+            f"department '{name}' keeps its TLS key in the HSM, but the TLS token's PIN is "
+            f"'{pin}'; nginx reads that PIN from a file (ssl_password_file)",
+            "set hsm.keys.tls.pin to file:PATH (a root-only file on the host) or generate, "
+            "or leave the TLS key out of hsm.keys",
+        )

@@ -162,3 +162,75 @@ def unseal_signing_key(
         signing.unseal_to_memory(hsm, sealed, to, (entry.pw_uid, entry.pw_gid))
     except HsmError as exc:
         fail(str(exc))
+
+
+@app.command("grant")
+def grant(
+    plan: Annotated[Path, typer.Option("--plan", help="The department's HSM plan.")],
+    key: Annotated[
+        list[str],
+        typer.Option(
+            "--key",
+            help="ROLE=GROUP or ROLE=GROUP:rw: the group may open the token of that key "
+            "(repeat). Tokens of keys not named become root-only.",
+        ),
+    ],
+) -> None:
+    """Give system groups the SoftHSM2 tokens of their keys, and nothing else; prints the
+    paths changed, or 'unchanged'."""
+    from govmatrix.hsm import access
+    from govmatrix.hsm.device import HsmError
+
+    hsm = load_plan(DEFAULT_ESTATE, None, "onprem", None, plan)
+    grants: dict[str, access.Grant] = {}
+    for item in key:
+        role, sep, spec = item.partition("=")
+        group, _, mode = spec.partition(":")
+        if not sep or not group or mode not in ("", "r", "rw"):
+            fail(f"--key {item}: expected ROLE=GROUP or ROLE=GROUP:rw")
+        grants[role] = access.Grant(group, write=mode == "rw")
+    try:
+        changed = access.grant(hsm, grants)  # type: ignore[arg-type]
+    except (HsmError, KeyError) as exc:
+        fail(str(exc).strip("'\""))
+    for path in changed:
+        out.print(f"changed {path}", highlight=False)
+    if not changed:
+        out.print("unchanged")
+
+
+@app.command("nginx-tls")
+def nginx_tls(
+    plan: Annotated[Path, typer.Option("--plan", help="The department's HSM plan.")],
+    key_file: Annotated[Path, typer.Option(help="nginx's ssl_certificate_key to write.")],
+    pin_file: Annotated[Path, typer.Option(help="nginx's ssl_password_file (exists).")],
+    nginx_dir: Annotated[Path, typer.Option(help="Where nginx's OpenSSL config goes.")],
+) -> None:
+    """Write nginx's files for the department's HSM-held TLS key, then load the key the way
+    an nginx worker will. Prints JSON: whether a file changed, and the key's public half
+    (for the estate CA to certify)."""
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+
+    from govmatrix.hsm import tls
+    from govmatrix.hsm.device import HsmError
+
+    hsm = load_plan(DEFAULT_ESTATE, None, "onprem", None, plan)
+    try:
+        public = tls.public_key(hsm)  # one login: token, key and PIN are there
+        changed = tls.write_nginx_files(hsm, key_file, nginx_dir)
+        openssl_conf, softhsm_conf = tls.nginx_env_files(nginx_dir, hsm)
+        tls.check_as_worker(
+            key_file,
+            tls.read_pin_file(pin_file),
+            public,
+            openssl_conf=openssl_conf,
+            softhsm_conf=softhsm_conf,
+        )
+    except (HsmError, OSError) as exc:
+        fail(str(exc))
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    print(json.dumps({"changed": changed, "public_key": pem}))

@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pkcs11 import Attribute, ObjectClass
 
-from govmatrix.hsm import keys
-from govmatrix.hsm.device import HsmError, get_token, session
+from govmatrix.hsm import access, keys
+from govmatrix.hsm.device import HsmError, session
 from govmatrix.hsm.plan import HsmPlan
 from govmatrix.materialise import write_file
 from govmatrix.pki import PublicKey
@@ -245,6 +245,28 @@ def write_softhsm_config(path: Path, hsm: HsmPlan) -> bool:
     return write_file(path, Path(hsm.softhsm_conf).read_text(), 0o644)
 
 
+def write_nginx_files(hsm: HsmPlan, key_file: Path, nginx_dir: Path) -> bool:
+    """A host's nginx files for the department's HSM-held key (on-prem): the key file naming
+    the key, and nginx's OpenSSL and SoftHSM2 configuration in `nginx_dir` (one per host:
+    one nginx loads one PKCS#11 module). True if any changed."""
+    changed = write_key_file(hsm, key_file)
+    changed |= write_provider_config(nginx_dir / PROVIDER_CONF_NAME, hsm)
+    if hsm.softhsm_conf is not None:
+        changed |= write_softhsm_config(nginx_dir / SOFTHSM_CONF_NAME, hsm)
+    return changed
+
+
+def nginx_env_files(nginx_dir: Path, hsm: HsmPlan) -> tuple[Path, Path | None]:
+    """OPENSSL_CONF and SOFTHSM2_CONF (None for a vendor module) of nginx in `nginx_dir`."""
+    softhsm = nginx_dir / SOFTHSM_CONF_NAME if hsm.softhsm_conf is not None else None
+    return nginx_dir / PROVIDER_CONF_NAME, softhsm
+
+
+def read_pin_file(path: Path) -> str:
+    """The PIN as nginx reads an ssl_password_file: its first line."""
+    return (path.read_text().splitlines() or [""])[0]
+
+
 def nginx_environment(
     nginx_dir: Path, hsm: HsmPlan, tls_files: Iterable[Path] = ()
 ) -> dict[str, str]:
@@ -252,28 +274,16 @@ def nginx_environment(
     module configuration and the certificates and key files, so a change of any of them
     changes nginx's program definition and the supervisor restarts it (a reload would keep
     the master's provider state and cached PINs)."""
-    env = {"OPENSSL_CONF": str(nginx_dir / PROVIDER_CONF_NAME)}
-    if hsm.softhsm_conf is not None:
-        env["SOFTHSM2_CONF"] = str(nginx_dir / SOFTHSM_CONF_NAME)
+    openssl_conf, softhsm_conf = nginx_env_files(nginx_dir, hsm)
+    env = {"OPENSSL_CONF": str(openssl_conf)}
+    if softhsm_conf is not None:
+        env["SOFTHSM2_CONF"] = str(softhsm_conf)
     digest = hashlib.sha256()
     for path in (*(Path(v) for v in env.values()), *tls_files):
         digest.update(str(path).encode() + b"\0")
         digest.update(path.read_bytes() if path.exists() else b"(missing)")
     env["GOVMATRIX_TLS_KEYS"] = digest.hexdigest()[:16]
     return env
-
-
-def _token_dir(hsm: HsmPlan, token: str) -> Path:
-    """SoftHSM2 names a token's directory by a UUID whose last 16 hex digits are its serial."""
-    serial = get_token(hsm, token).serial
-    serial_text = (serial.decode() if isinstance(serial, bytes) else str(serial)).strip().lower()
-    tokens = Path(hsm.hsm_dir) / "tokens"
-    matches = [
-        d for d in tokens.iterdir() if d.is_dir() and d.name.replace("-", "").endswith(serial_text)
-    ]
-    if len(matches) != 1:
-        raise HsmError(f"cannot find the SoftHSM2 directory of token '{token}' in {tokens}")
-    return matches[0]
 
 
 def grant_worker_access(hsm: HsmPlan, group: str = WORKER_USER) -> list[Path]:
@@ -290,14 +300,11 @@ def grant_worker_access(hsm: HsmPlan, group: str = WORKER_USER) -> list[Path]:
     hsm_dir = Path(hsm.hsm_dir)
     tokens = hsm_dir / "tokens"
     for path, mode in ((hsm_dir, 0o710), (tokens, 0o750)):
-        os.chown(path, 0, gid)
-        os.chmod(path, mode)
-    token_dir = _token_dir(hsm, hsm.key("tls").token)
-    os.chown(token_dir, 0, gid)
-    os.chmod(token_dir, 0o750)
+        access.set_owner(path, gid, mode)
+    token_dir = access.token_dir(hsm, hsm.key("tls").token)
+    access.set_owner(token_dir, gid, 0o750)
     for item in token_dir.iterdir():
-        os.chown(item, 0, gid)
-        os.chmod(item, 0o640)
+        access.set_owner(item, gid, 0o640)
     return [token_dir]
 
 

@@ -15,16 +15,19 @@ from typing import Any
 from govmatrix import __version__
 from govmatrix.archive.store import ARCHIVE_DB_ROLE, ARCHIVE_OWNER_ROLE, migration_sql
 from govmatrix.estate import load_estate
+from govmatrix.estate.federation import build as build_graph
 from govmatrix.estate.schema import Department, Estate
+from govmatrix.hsm import tls as hsm_tls
 from govmatrix.hsm.plan import plan as hsm_plan
+from govmatrix.onprem import ARCHIVE_USER, SYNAPSE_USER
 from govmatrix.onprem.backup import bundle_part as backup_part
 from govmatrix.pki import PkiError, partner_ca_source
 from govmatrix.render import Target, render, required_secrets, target_for
+from govmatrix.render.context import make_context
 from govmatrix.render.secrets import SecretSpec
 from govmatrix.render.sizing import PROFILES
 
-SYNAPSE_USER = "matrix-synapse"
-ARCHIVE_USER = "govmatrix-archive"
+__all__ = ["ARCHIVE_USER", "SYNAPSE_USER", "BundleError", "bundle"]
 
 # Which role deploys a rendered file: the first directory of its relative path.
 _COMPONENT_OF_DIR = {
@@ -94,6 +97,37 @@ def _workers(department: Department, target: Target) -> list[dict[str, Any]]:
     ]
 
 
+# nginx's OpenSSL and SoftHSM2 configuration when TLS keys are in the HSM: one per host,
+# as one nginx serves every department on it and loads one PKCS#11 module.
+NGINX_HSM_DIR = "/etc/govmatrix/nginx"
+
+
+def _tls_hsm(estate: Estate, dept: Department, target: Target) -> dict[str, Any] | None:
+    """What the reverse_proxy role needs for a TLS key held in the HSM, or None."""
+    ctx = make_context(estate, dept, target, build_graph(estate))
+    if not ctx.tls_key_in_hsm:
+        return None
+    assert ctx.hsm is not None
+    token = ctx.hsm.key("tls").token
+    if ctx.tls_pin_path is None:
+        raise BundleError(
+            f"department '{dept.id}': the PIN of TLS token '{token}' is "
+            f"{ctx.hsm.pin_ref(token)}, but nginx reads it from a file; give hsm.keys.tls.pin "
+            "as file:PATH (root-only on the host) or generate"
+        )
+    openssl_conf, softhsm_conf = hsm_tls.nginx_env_files(Path(NGINX_HSM_DIR), ctx.hsm)
+    environment = {"OPENSSL_CONF": str(openssl_conf)}
+    if softhsm_conf is not None:
+        environment["SOFTHSM2_CONF"] = str(softhsm_conf)
+    return {
+        "key_file": ctx.tls_key_path,
+        "pin_file": ctx.tls_pin_path,
+        "nginx_dir": NGINX_HSM_DIR,
+        "environment": environment,
+        "worker_user": hsm_tls.WORKER_USER,
+    }
+
+
 def _public_file(dest: str, content: str) -> dict[str, str]:
     return {"dest": dest, "content": content, "owner": "root", "mode": "0644"}
 
@@ -156,5 +190,7 @@ def bundle(
         else "",
         # None when the department keeps plain key files (hsm.enabled false).
         "hsm": hsm.to_dict() if hsm else None,
+        # None when nginx keeps a software key file (no HSM, or no TLS key in it).
+        "tls_hsm": _tls_hsm(estate, dept, target),
         "backup": backup_part(dept, target),
     }

@@ -45,10 +45,14 @@ class Context:
 
     @property
     def tls_key_in_hsm(self) -> bool:
-        """nginx uses the TLS key in the HSM (pkcs11-provider). Only the demo provisions that
-        yet (govmatrix.hsm.tls, DemoStack._hsm_tls); on-prem keeps its software key file for
-        nginx until the Ansible hsm role writes the provider's files too."""
-        return self.hsm is not None and "tls" in self.hsm.keys and self.target.kind == "demo"
+        """nginx uses the TLS key in the HSM (pkcs11-provider; govmatrix.hsm.tls), where the
+        deploy tool provisions it: the demo (DemoStack._hsm_tls) and on-prem (the Ansible
+        reverse_proxy role). Kubernetes keeps TLS keys with cert-manager."""
+        return (
+            self.hsm is not None
+            and "tls" in self.hsm.keys
+            and self.target.kind in ("demo", "onprem")
+        )
 
     @property
     def tls_key_path(self) -> str:
