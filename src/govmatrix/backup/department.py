@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from govmatrix import secretref
 from govmatrix.backup import passphrases, pgbackrest, restic
 from govmatrix.backup.layout import BackupLayout
 from govmatrix.backup.pgbackrest import BackupError
@@ -17,14 +17,10 @@ from govmatrix.hsm.plan import HsmPlan
 def _secret(ref: str | None, what: str) -> str:
     if ref is None:
         raise BackupError(f"{what} is not set in the estate")
-    if ref.startswith("env:"):
-        value = os.environ.get(ref.removeprefix("env:"))
-        if not value:
-            raise BackupError(f"{what}: environment variable {ref.removeprefix('env:')} is unset")
-        return value
-    if ref.startswith("file:"):
-        return Path(ref.removeprefix("file:")).read_text().strip()
-    raise BackupError(f"{what}: '{ref}' must be an env: or file: reference")
+    try:
+        return secretref.read(ref, what)
+    except secretref.SecretRefError as exc:
+        raise BackupError(str(exc)) from None
 
 
 @dataclass
