@@ -14,6 +14,8 @@ packages=(
   opensc             # pkcs11-tool, for inspecting tokens
   pgbackrest         # PostgreSQL backups with point-in-time recovery
   restic             # encrypted file backups (media, sealed keys, config)
+  slapd              # the demo's and tests' department directories (OpenLDAP)
+  ldap-utils         # ldapadd/ldapmodify, for seeding and inspecting directories
 )
 
 # From bookworm-backports on Debian 12 (newer releases carry them in main):
@@ -63,6 +65,8 @@ apt-get update -qq
 # the distribution's units from grabbing ports 80/5432 on a developer machine.
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+# No distribution directory either: each directory govmatrix runs has its own configuration.
+echo 'slapd slapd/no_configuration boolean true' | debconf-set-selections
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
