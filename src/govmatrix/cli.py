@@ -33,6 +33,7 @@ def _register_subcommands() -> None:
     from govmatrix.backup.cli import app as backup_app
     from govmatrix.demo.cli import app as demo_app
     from govmatrix.hsm.cli import app as hsm_app
+    from govmatrix.identity.cli import app as identity_app
     from govmatrix.kube.cli import app as kube_app
 
     app.add_typer(demo_app, name="demo")
@@ -40,6 +41,7 @@ def _register_subcommands() -> None:
     app.add_typer(kube_app, name="kube")
     app.add_typer(hsm_app, name="hsm")
     app.add_typer(backup_app, name="backup")
+    app.add_typer(identity_app, name="identity")
 
 
 _register_subcommands()

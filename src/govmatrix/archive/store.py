@@ -234,6 +234,16 @@ class Store:
             record(self.conn, [flag])
             return [flag]
 
+    def record_deactivation(self, user: str, reason: str, recorded_by: str) -> None:
+        """Why `user` is being deactivated, recorded before the deactivation so that the
+        deactivation rule finds the reason (archive_deactivation_reasons)."""
+        with self._lock, self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO archive_deactivation_reasons (user_id, reason, recorded_by)"
+                " VALUES (%s, %s, %s)",
+                (user, reason, recorded_by),
+            )
+
     def last_checkpoint_seq(self) -> int:
         with self._lock:
             row = self.conn.execute("SELECT max(head_seq) FROM archive_checkpoints").fetchone()
