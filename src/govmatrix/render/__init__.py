@@ -14,7 +14,7 @@ from govmatrix.estate.federation import build as build_graph
 from govmatrix.estate.schema import Department, Estate
 from govmatrix.hsm.plan import uses_hsm
 from govmatrix.render import components
-from govmatrix.render.context import Context, make_context
+from govmatrix.render.context import Context, make_context, runs_leaver_sync
 from govmatrix.render.secrets import PLACEHOLDER_RE, SecretSpec, department_secrets
 from govmatrix.render.sizing import PROFILES
 from govmatrix.render.targets import TARGET_KINDS, Target, TargetKind, target_for
@@ -69,6 +69,8 @@ def _components(ctx: Context) -> Iterator[tuple[str, str, bool]]:
         yield from components.nginx(ctx)
     if ctx.department.archive.enabled:
         yield from components.archive(ctx)
+    if runs_leaver_sync(ctx.department, ctx.target):
+        yield from components.identity(ctx)
 
 
 def render_all(
@@ -88,8 +90,13 @@ def required_secrets(
     """The secrets a target generates or fetches. With the HSM in use (a `target` that
     drives one), the signing key and the archive checkpoint key are not among them: the
     first is sealed by the HSM, the second lives in it."""
+    directory = department.identity.directory
     return department_secrets(
         workers=PROFILES[department.synapse.profile].uses_workers,
         archive=department.archive.enabled,
         hsm=target is not None and uses_hsm(department, target),
+        directory_password=target is not None
+        and runs_leaver_sync(department, target)
+        and directory is not None
+        and directory.bind_password == "generate",
     )

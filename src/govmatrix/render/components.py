@@ -78,3 +78,7 @@ def archive_registration(ctx: Context) -> Rendered:
         ),
         True,
     )
+
+
+def identity(ctx: Context) -> Rendered:
+    yield paths.IDENTITY_SYNC, render_template("identity/sync.yaml.j2", c=ctx), False

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from govmatrix.estate.federation import DepartmentFederation, FederationGraph
-from govmatrix.estate.schema import Department, Estate
+from govmatrix.estate.schema import Department, Directory, Estate
 from govmatrix.estate.types import duration_seconds
 from govmatrix.hsm.plan import HsmPlan
 from govmatrix.hsm.plan import plan as hsm_plan
@@ -19,6 +19,13 @@ from govmatrix.render.sizing import PROFILES, Sizing
 from govmatrix.render.targets import Target
 
 ARCHIVE_SENDER = "_govmatrix_archive"
+
+
+def runs_leaver_sync(department: Department, target: Target) -> bool:
+    """Whether the target deploys the leaver sync (identity/sync.yaml and its schedule): the
+    demo, for a department with a directory. The on-prem `identity` role and the Kubernetes
+    CronJob are not built yet (docs/identity.md)."""
+    return target.kind == "demo" and department.identity.directory is not None
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,26 @@ class Context:
         if self.tls_key_in_hsm:
             return f"{self.target.tls_dir}/server.key.uri.pem"
         return self.paths.server_key
+
+    @property
+    def directory(self) -> Directory | None:
+        """The department's directory, which the leaver sync reads (bundled: the provider's
+        own; external: the one given for sync, if any)."""
+        return self.department.identity.directory
+
+    @property
+    def runs_directory(self) -> bool:
+        """The demo runs each bundled department's directory itself (slapd on loopback);
+        elsewhere the estate's URL names the department's own directory."""
+        return self.target.kind == "demo" and self.department.identity.provider == "bundled"
+
+    @property
+    def directory_url(self) -> str | None:
+        if self.directory is None:
+            return None
+        if self.runs_directory:
+            return f"ldap://{self.target.public_address}:{self.target.directory_port}"
+        return self.directory.url
 
     @property
     def tls_pin_path(self) -> str | None:

@@ -17,6 +17,7 @@ ARCHIVE_REGISTRATION = "synapse/appservices/archive.yaml"
 ARCHIVE_CONFIG = "archive/archive.yaml"
 ARCHIVE_PGPASS = "archive/pgpass"
 ELEMENT_CONFIG = "element/config.json"
+IDENTITY_SYNC = "identity/sync.yaml"
 # Served at /.well-known/matrix/{server,client} where no nginx of ours inlines them.
 WELLKNOWN_SERVER = "wellknown/server"
 WELLKNOWN_CLIENT = "wellknown/client"

@@ -29,7 +29,7 @@ def placeholder(name: str) -> str:
 
 
 def department_secrets(
-    *, workers: bool, archive: bool, hsm: bool = False
+    *, workers: bool, archive: bool, hsm: bool = False, directory_password: bool = False
 ) -> tuple[SecretSpec, ...]:
     specs = [] if hsm else [SecretSpec("signing_key", "signing_key", "signing.key")]
     specs += [
@@ -53,6 +53,10 @@ def department_secrets(
             specs.append(
                 SecretSpec("archive_checkpoint_key", "ed25519_pem", "archive_checkpoint.key")
             )
+    if directory_password:
+        # The directory's read-only service account (identity.directory.bind_password:
+        # generate), which the leaver sync binds as; the bundled directory is given it.
+        specs.append(SecretSpec("ldap_bind_password", "password", "ldap_bind_password"))
     return tuple(specs)
 
 
