@@ -1,7 +1,8 @@
 """The demo's scheduler: one supervised process running periodic jobs with APScheduler.
 
-Jobs: certificate renewal, and each department's full and differential backups on the
-estate's schedule (directory sync joins later). The supervisor keeps
+Jobs: certificate renewal, each department's full and differential backups on the
+estate's schedule, and each department's leaver sync (identity.sync_interval). The
+supervisor keeps
 the process alive, and each job logs its start, end and failure to the scheduler log.
 """
 
@@ -21,6 +22,8 @@ from govmatrix import pki
 from govmatrix.demo.layout import Layout
 from govmatrix.estate import load_estate
 from govmatrix.estate.pki_plan import plan
+from govmatrix.estate.types import duration_seconds
+from govmatrix.render.context import runs_leaver_sync
 
 log = logging.getLogger("govmatrix.scheduler")
 
@@ -62,15 +65,41 @@ def backup_job(dept_id: str, kind: str) -> Callable[[Layout], None]:
     return run
 
 
+def sync_job(dept_id: str) -> Callable[[Layout], None]:
+    """The department's leaver sync (govmatrix.identity.sync), with its guard; a refusal is
+    logged as an error and deactivates nobody."""
+
+    def run(layout: Layout) -> None:
+        from govmatrix.identity import config, sync
+        from govmatrix.render.paths import IDENTITY_SYNC
+
+        estate = load_estate(layout.estate_copy)
+        target = layout.target(estate, estate.department(dept_id))
+        cfg = config.load(Path(target.config_dir) / IDENTITY_SYNC)
+        report = sync.run(cfg, dry_run=False, force=False)
+        path = report.write(Path(cfg.report_dir))
+        if report.refused:
+            log.error("leaver sync of %s refused: %s (report %s)", dept_id, report.refused, path)
+        else:
+            log.info("leaver sync of %s: %s (report %s)", dept_id, sync.summary(report), path)
+
+    return run
+
+
 def jobs(layout: Layout | None = None) -> list[Job]:
     out = [Job("renew-certificates", CronTrigger(hour=3, minute=17), renew_certificates)]
     if layout is not None and layout.estate_copy.exists():
-        for dept in load_estate(layout.estate_copy).departments:
+        estate = load_estate(layout.estate_copy)
+        for dept in estate.departments:
             if not dept.backup.enabled:
                 continue
             for kind, cron in (("full", dept.backup.full), ("diff", dept.backup.diff)):
                 trigger = CronTrigger.from_crontab(cron, timezone="UTC")
                 out.append(Job(f"backup-{kind}-{dept.id}", trigger, backup_job(dept.id, kind)))
+        for dept in estate.departments:
+            if runs_leaver_sync(dept, layout.target(estate, dept)):
+                every = IntervalTrigger(seconds=duration_seconds(dept.identity.sync_interval))
+                out.append(Job(f"identity-sync-{dept.id}", every, sync_job(dept.id)))
     return out
 
 

@@ -25,11 +25,11 @@ ADMIN = "govmatrix-admin"
 PEOPLE = (("alice", "Alice"), ("bob", "Bob"))
 
 
-def _load(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _save(path: Path, data: dict[str, Any]) -> None:
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
     write_file(path, json.dumps(data, indent=2, sort_keys=True) + "\n", 0o600)
 
 
@@ -37,7 +37,7 @@ def ensure_admins(stack: DemoStack) -> dict[str, Any]:
     """Each department's operator account, and admin rights for its archive's Matrix user
     (it reads unredacted originals through MSC2815, which only server admins may)."""
     layout = stack.layout
-    creds = _load(layout.credentials)
+    creds = read_json(layout.credentials)
     for dept in stack.estate.departments:
         with Homeserver(dept.server_name, layout.pki / "ca.crt") as hs:
             entry = creds.setdefault(dept.id, {"server_name": dept.server_name, "users": []})
@@ -49,14 +49,22 @@ def ensure_admins(stack: DemoStack) -> dict[str, Any]:
                 entry["users"].append(
                     {"user_id": result["user_id"], "password": password, "admin": True}
                 )
-                _save(layout.credentials, creds)
+                write_private_json(layout.credentials, creds)
+            # The operator's password as a file, for tools that act as the operator (the
+            # leaver sync), as on hosts (the secrets role's .operator_password).
+            operator = next(u for u in entry["users"] if u.get("admin"))
+            write_file(
+                Path(stack.target(dept).secrets_dir) / ".operator_password",
+                operator["password"] + "\n",
+                0o600,
+            )
             if dept.archive.enabled and not entry.get("archive_admin"):
                 hs.register_appservice_user(
                     stack._secrets(dept)["archive_as_token"], ARCHIVE_SENDER
                 )
                 hs.make_admin(entry["admin_token"], hs.user_id(ARCHIVE_SENDER))
                 entry["archive_admin"] = True
-                _save(layout.credentials, creds)
+                write_private_json(layout.credentials, creds)
     return creds
 
 
@@ -64,7 +72,7 @@ def seed(stack: DemoStack) -> dict[str, Any]:
     layout = stack.layout
     ca = layout.pki / "ca.crt"
     creds = ensure_admins(stack)
-    done = _load(layout.seeded)
+    done = read_json(layout.seeded)
     servers = {d.id: Homeserver(d.server_name, ca) for d in stack.estate.departments}
     try:
         for dept in stack.estate.departments:
@@ -80,14 +88,14 @@ def seed(stack: DemoStack) -> dict[str, Any]:
                 hs.ensure_user(token, localpart, password, f"{display} ({dept.name})")
                 hs.unlimit(token, user_id)
                 entry["users"].append({"user_id": user_id, "password": password, "admin": False})
-                _save(layout.credentials, creds)
+                write_private_json(layout.credentials, creds)
         rooms = done.setdefault("rooms", {})
         for a, b in stack.graph.edges:
             key = f"{a}+{b}"
             if key in rooms:
                 continue
             rooms[key] = _seed_pair(stack, servers[a], servers[b], creds[a], creds[b])
-            _save(layout.seeded, done)
+            write_private_json(layout.seeded, done)
     finally:
         for hs in servers.values():
             hs.close()

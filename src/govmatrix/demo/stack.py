@@ -25,7 +25,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from govmatrix import pki
 from govmatrix.backup.pgbackrest import BackupError
-from govmatrix.demo import element, hosts, ports, postgres
+from govmatrix.demo import directories, element, hosts, ports, postgres
 from govmatrix.demo.backups import backup_layout, department_backup
 from govmatrix.demo.layout import DEMO_USER, Layout
 from govmatrix.demo.supervisor import Program, Supervisor, write_config
@@ -128,6 +128,7 @@ class DemoStack:
                 env=nginx_env,
                 stopsignal="QUIT",
             ),
+            *directories.programs(self),
             Program(
                 "scheduler",
                 (sys.executable, "-m", "govmatrix.demo.scheduler", "--root", str(self.layout.root)),
@@ -232,6 +233,8 @@ class DemoStack:
                 (t.synapse_address, t.synapse_port, f"{dept.id} Synapse"),
                 (t.database_host, t.database_port, f"{dept.id} PostgreSQL"),
             ]
+            if dept in directories.departments(self):
+                wanted.append((t.public_address, t.directory_port, f"{dept.id} directory"))
             sizing = PROFILES[dept.synapse.profile]
             if sizing.uses_workers:
                 wanted.append((t.redis_host, t.redis_port, f"{dept.id} Redis"))
@@ -292,6 +295,7 @@ class DemoStack:
                 done()
             done = step("rendering and installing configs")
             changed = self._configs()
+            directories.prepare(self)
             done()
             done = step("PostgreSQL clusters")
             self._prepare_backups()
@@ -336,6 +340,10 @@ class DemoStack:
                         self._secrets(dept)["archive_database_password"],
                     )
             done()
+            if directories.departments(self):
+                done = step("department directories (OpenLDAP)")
+                self._start_directories(report)
+                done()
             if self._backed_up():
                 done = step("backups: pgBackRest stanzas, restic repositories, first full backup")
                 self._initialise_backups()
@@ -601,6 +609,17 @@ class DemoStack:
         if write_file(self.layout.nginx_conf, nginx_conf, 0o644):
             changed["*"].add("nginx")
         return changed
+
+    def _start_directories(self, report: UpReport) -> None:
+        from govmatrix.demo.seed import read_json, write_private_json
+
+        for dept in directories.departments(self):
+            name = f"directory-{dept.id}"
+            if self.supervisor.start(name):
+                report.started.append(name)
+        creds = read_json(self.layout.credentials)
+        if directories.seed(self, creds):
+            write_private_json(self.layout.credentials, creds)
 
     def _start_archives(self, report: UpReport, changed: dict[str, set[str]]) -> None:
         """Archives start before Synapse, so its first transactions find them listening."""

@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from govmatrix.demo.matrix import Homeserver, MatrixError, federation_version
+from govmatrix.render.context import runs_leaver_sync
+from govmatrix.render.paths import IDENTITY_SYNC
 
 if TYPE_CHECKING:
     from govmatrix.demo.stack import DemoStack
+    from govmatrix.estate.schema import Department
 
 
 def _peer_status(
@@ -55,6 +58,19 @@ def _users(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return users
 
 
+def _identity(stack: DemoStack, dept: Department, creds: dict[str, Any]) -> dict[str, Any]:
+    """The provider, and the directory the demo runs (its admin and people's credentials
+    come from the 0600 credentials file) with the leaver sync's configuration."""
+    entry: dict[str, Any] = {"provider": dept.identity.provider}
+    t = stack.target(dept)
+    if runs_leaver_sync(dept, t):
+        entry["sync_config"] = f"{t.config_dir}/{IDENTITY_SYNC}"
+        entry["sync_interval"] = dept.identity.sync_interval
+    if "directory" in creds:
+        entry["directory"] = creds["directory"]
+    return entry
+
+
 def collect(stack: DemoStack) -> dict[str, Any]:
     layout = stack.layout
     creds = json.loads(layout.credentials.read_text()) if layout.credentials.exists() else {}
@@ -65,7 +81,13 @@ def collect(stack: DemoStack) -> dict[str, Any]:
         processes = {
             name: info["statename"]
             for name, info in states.items()
-            if name in (f"postgres-{dept.id}", f"redis-{dept.id}", f"archive-{dept.id}")
+            if name
+            in (
+                f"postgres-{dept.id}",
+                f"redis-{dept.id}",
+                f"archive-{dept.id}",
+                f"directory-{dept.id}",
+            )
             or name.startswith(f"synapse-{dept.id}")
         }
         entry: dict[str, Any] = {
@@ -80,6 +102,7 @@ def collect(stack: DemoStack) -> dict[str, Any]:
             "refused": list(fed.refused),
             "processes": processes,
             "users": _users(creds.get(dept.id, {})),
+            "identity": _identity(stack, dept, creds.get(dept.id, {})),
             "logs": str(layout.logs),
         }
         client_ok = False
