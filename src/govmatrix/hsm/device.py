@@ -17,6 +17,7 @@ from typing import Any
 import pkcs11
 import pkcs11.exceptions as p11e
 
+from govmatrix import secretref
 from govmatrix.hsm.plan import HsmPlan
 
 
@@ -85,28 +86,16 @@ def pin_source(hsm: HsmPlan, token: str) -> str:
 def read_pin(hsm: HsmPlan, token: str) -> str:
     """The PIN from its reference: env:NAME, file:PATH, or generate (a file in hsm_dir)."""
     ref = hsm.pin_ref(token)
-    if ref.startswith("env:"):
-        name = ref.removeprefix("env:")
-        value = os.environ.get(name)
-        if not value:
-            raise HsmError(f"PIN of token '{token}': environment variable {name} is not set")
-        return value
-    if ref.startswith("file:"):
-        path = Path(ref.removeprefix("file:"))
-    elif ref == "generate":
-        path = Path(hsm.generated_pin_file(token))
-    else:
+    generated = Path(hsm.generated_pin_file(token))
+    if ref == "generate" and not generated.exists():
         raise HsmError(
-            f"PIN of token '{token}': reference '{ref}' must be resolved by the deploy tool "
-            "(Ansible or Pulumi) into a file; govmatrix reads env: and file: references"
+            f"PIN of token '{token}': {generated} does not exist; run "
+            f"'govmatrix hsm init {hsm.department_id}'"
         )
     try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        raise HsmError(
-            f"PIN of token '{token}': {path} does not exist; run "
-            f"'govmatrix hsm init {hsm.department_id}'"
-        ) from None
+        return secretref.read(ref, f"PIN of token '{token}'", generated)
+    except secretref.SecretRefError as exc:
+        raise HsmError(str(exc)) from None
 
 
 def new_pin() -> str:
