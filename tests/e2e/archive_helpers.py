@@ -68,3 +68,21 @@ def archived_ids(demo: Demo, dept_id: str, room_ids: list[str]) -> list[str]:
             "SELECT event_id FROM archive_events WHERE room_id = ANY(%s)", (room_ids,)
         ).fetchall()
     return [r[0] for r in rows]
+
+
+def flags_cli(demo: Demo, dept_id: str) -> subprocess.CompletedProcess[str]:
+    """`govmatrix archive flags --json` on the host, as an operator reads them."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "govmatrix.cli",
+            "archive",
+            "flags",
+            "--config",
+            str(config_path(demo, dept_id)),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )

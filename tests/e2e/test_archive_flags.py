@@ -15,28 +15,11 @@ import httpx
 import pytest
 
 from govmatrix.demo.system import wait_for
-from tests.e2e.archive_helpers import config, config_path
+from tests.e2e.archive_helpers import config, config_path, flags_cli
 from tests.e2e.conftest import Demo
 
 pytestmark = pytest.mark.e2e
 DEPT = "cabinet-office"
-
-
-def flags_cli(demo: Demo) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "govmatrix.cli",
-            "archive",
-            "flags",
-            "--config",
-            str(config_path(demo, DEPT)),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-    )
 
 
 def test_bulk_deletion_and_hidden_history_are_flagged(demo: Demo) -> None:
@@ -96,7 +79,7 @@ def test_bulk_deletion_and_hidden_history_are_flagged(demo: Demo) -> None:
     assert rules.count("deleted_soon_after_sending") == threshold, rules
     assert rules.count("bulk_redactions") == 1, rules
     assert rules.count("history_hidden") == 1, rules
-    cli = flags_cli(demo)
+    cli = flags_cli(demo, DEPT)
     assert cli.returncode == 0, cli.stderr
     assert sum(1 for f in json.loads(cli.stdout) if f["user_id"] == user) == len(mine)
 
@@ -138,7 +121,7 @@ def test_deactivation_of_an_active_account_is_flagged(demo: Demo) -> None:
     deadline = time.monotonic() + 60
     found: list[dict[str, object]] = []
     while time.monotonic() < deadline and not found:
-        cli = flags_cli(demo)
+        cli = flags_cli(demo, DEPT)
         found = [
             f
             for f in json.loads(cli.stdout)

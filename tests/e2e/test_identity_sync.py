@@ -29,7 +29,7 @@ import yaml
 
 from govmatrix.demo.system import wait_for
 from govmatrix.identity import AUTH_PROVIDER, slapd
-from tests.e2e.archive_helpers import config_path, superuser
+from tests.e2e.archive_helpers import flags_cli, superuser
 from tests.e2e.conftest import Demo
 
 pytestmark = pytest.mark.e2e
@@ -154,21 +154,8 @@ def archived(demo: Demo, sql: str, *params: object) -> bool:
 
 
 def flags_of(demo: Demo, user_id: str) -> list[str]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "govmatrix.cli",
-            "archive",
-            "flags",
-            "--config",
-            str(config_path(demo, DEPT)),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    proc = flags_cli(demo, DEPT)
+    assert proc.returncode == 0, proc.stderr
     return [f["rule"] for f in json.loads(proc.stdout) if f["user_id"] == user_id]
 
 
