@@ -78,7 +78,9 @@ def sync_job(dept_id: str) -> Callable[[Layout], None]:
         cfg = config.load(Path(target.config_dir) / IDENTITY_SYNC)
         report = sync.run(cfg, dry_run=False, force=False)
         path = report.write(Path(cfg.report_dir))
-        if report.refused:
+        if report.error:
+            log.error("leaver sync of %s failed: %s (report %s)", dept_id, report.error, path)
+        elif report.refused:
             log.error("leaver sync of %s refused: %s (report %s)", dept_id, report.refused, path)
         else:
             log.info("leaver sync of %s: %s (report %s)", dept_id, sync.summary(report), path)

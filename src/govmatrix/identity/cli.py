@@ -55,6 +55,8 @@ def sync_cmd(
     print(json.dumps({**sync.summary(report), "report": str(path)}))
     if report.guard_overridden:
         err.print(f"[bold yellow]forced past the guard:[/] {report.guard_overridden}")
+    if report.error:
+        fail(f"{report.error} (deactivated before that: {len(report.deactivated)}; see {path})")
     if report.refused:
         err.print(f"[bold red]refused:[/] {report.refused}", highlight=False)
         raise typer.Exit(REFUSED_EXIT)

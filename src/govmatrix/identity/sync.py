@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import psycopg
 
 from govmatrix.identity import AUTH_PROVIDER
 from govmatrix.identity.config import SyncConfig
@@ -161,16 +162,24 @@ class SyncReport:
     deactivated: list[str] = field(default_factory=list)
     refused: str | None = None
     guard_overridden: str | None = None  # the refusal a --force run went past
+    error: str | None = None  # what stopped the deactivations part-way (those done are listed)
     finished_at: str | None = None
 
     def write(self, report_dir: Path) -> Path:
+        """A new file per run (runs in the same second get a suffix; none is overwritten)."""
         report_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         stamp = self.started_at.replace(":", "").replace("-", "")
-        path = report_dir / f"sync-{stamp}.json"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(asdict(self), indent=2) + "\n")
-        return path
+        text = json.dumps(asdict(self), indent=2) + "\n"
+        for n in range(1000):
+            path = report_dir / (f"sync-{stamp}.json" if n == 0 else f"sync-{stamp}-{n}.json")
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            return path
+        raise SyncError(f"cannot write a report in {report_dir}: too many runs in one second")
 
 
 def now() -> str:
@@ -188,7 +197,13 @@ def apply(
     recorded_by = RECORDED_BY + (" (forced past the guard)" if report.forced else "")
     for leaver in sync_plan.leavers:
         if record_reason is not None:
-            record_reason(leaver.user_id, leaver.reason, recorded_by)
+            try:
+                record_reason(leaver.user_id, leaver.reason, recorded_by)
+            except psycopg.Error as exc:
+                raise SyncError(
+                    f"cannot record why {leaver.user_id} is deactivated in the archive "
+                    f"({exc}); stopped before deactivating them"
+                ) from None
         deactivate(http, leaver.user_id)
         report.deactivated.append(leaver.user_id)
 
@@ -264,8 +279,12 @@ def run(config: SyncConfig, *, dry_run: bool, force: bool) -> SyncReport:
             else:
                 report.guard_overridden = sync_plan.refusal
                 if not dry_run:
-                    with _archive_recorder(config.archive_config) as record:
-                        apply(sync_plan, report, http, record)
+                    try:
+                        with _archive_recorder(config.archive_config) as record:
+                            apply(sync_plan, report, http, record)
+                    except (SyncError, psycopg.Error, httpx.HTTPError) as exc:
+                        # The report keeps who was deactivated before the failure.
+                        report.error = str(exc)
         finally:
             http.post("/_matrix/client/v3/logout")
     report.finished_at = now()

@@ -9,6 +9,8 @@ import stat
 import uuid
 from pathlib import Path
 
+import httpx
+import psycopg
 import pytest
 import yaml
 
@@ -16,7 +18,16 @@ from govmatrix import secretref
 from govmatrix.estate import load_estate
 from govmatrix.identity import config
 from govmatrix.identity.directory import DirectoryRead, DirectoryUser, _subject_text
-from govmatrix.identity.sync import DISABLED, LEFT, LinkedUser, SyncReport, plan
+from govmatrix.identity.sync import (
+    DISABLED,
+    LEFT,
+    LinkedUser,
+    SyncError,
+    SyncPlan,
+    SyncReport,
+    apply,
+    plan,
+)
 from govmatrix.render import render, required_secrets, target_for
 
 pytestmark = pytest.mark.unit
@@ -133,3 +144,47 @@ def test_a_broken_sync_config_names_the_file(tmp_path: Path) -> None:
     bad.write_text("department: d\n")
     with pytest.raises(config.SyncConfigError, match=str(bad)):
         config.load(bad)
+
+
+def test_reports_of_runs_in_the_same_second_are_all_kept(tmp_path: Path) -> None:
+    paths = {
+        SyncReport("d", "2026-11-23T10:00:00Z", dry_run=n == 0, forced=False).write(tmp_path)
+        for n in range(3)
+    }
+    assert len(paths) == 3
+    assert sorted(json.loads(p.read_text())["dry_run"] for p in paths) == [False, False, True]
+
+
+def _homeserver(fail_for: str | None) -> httpx.Client:
+    """A stand-in for Synapse's deactivate endpoint (httpx's mock transport): the real one
+    is exercised in tests/e2e/test_identity_sync.py."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if fail_for and request.url.path.endswith(fail_for):
+            return httpx.Response(500, json={"errcode": "M_UNKNOWN"})
+        return httpx.Response(200, json={"id_server_unbind_result": "success"})
+
+    return httpx.Client(base_url="http://hs", transport=httpx.MockTransport(answer))
+
+
+def _two_leavers() -> SyncPlan:
+    return plan(directory(person("a")), linked("a", "b", "c"), 1.0, "base")
+
+
+def test_a_failure_part_way_keeps_who_was_already_deactivated() -> None:
+    report = SyncReport("d", "t", dry_run=False, forced=False)
+    recorded: list[str] = []
+    with pytest.raises(SyncError, match=r"deactivating @c:x\.test: 500"):
+        apply(_two_leavers(), report, _homeserver("@c:x.test"), lambda u, r, b: recorded.append(u))
+    assert report.deactivated == ["@b:x.test"]
+    assert recorded == ["@b:x.test", "@c:x.test"]  # the reason goes first
+
+
+def test_nobody_is_deactivated_without_the_reason_recorded() -> None:
+    def archive_down(user: str, reason: str, by: str) -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    report = SyncReport("d", "t", dry_run=False, forced=True)
+    with pytest.raises(SyncError, match="stopped before deactivating them"):
+        apply(_two_leavers(), report, _homeserver(None), archive_down)
+    assert report.deactivated == []
