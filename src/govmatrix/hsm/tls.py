@@ -287,25 +287,16 @@ def nginx_environment(
 
 
 def grant_worker_access(hsm: HsmPlan, group: str = WORKER_USER) -> list[Path]:
-    """Let nginx's workers read the TLS token, and nothing else of the HSM directory.
-
-    The HSM directory and its token directory become traversable/listable by `group`; the
-    TLS token's directory and files readable by it. Other tokens stay root-only (SoftHSM2
-    skips a token directory it cannot open), and so do the PIN files. Read access to a
-    SoftHSM2 token does not give its keys away: they are encrypted under the PIN. Returns
-    the token directories opened to the group."""
+    """Let nginx's workers (`group`) open the TLS token, and nothing else of the HSM
+    directory (the demo; on hosts the hsm role runs `govmatrix hsm grant`): the HSM
+    directory becomes traversable by the group, and govmatrix.hsm.access gives the group the
+    TLS token while the department's other tokens stay root-only. The PIN files stay
+    root-only. Returns the token directories opened to the group."""
     import grp
 
-    gid = grp.getgrnam(group).gr_gid
-    hsm_dir = Path(hsm.hsm_dir)
-    tokens = hsm_dir / "tokens"
-    for path, mode in ((hsm_dir, 0o710), (tokens, 0o750)):
-        access.set_owner(path, gid, mode)
-    token_dir = access.token_dir(hsm, hsm.key("tls").token)
-    access.set_owner(token_dir, gid, 0o750)
-    for item in token_dir.iterdir():
-        access.set_owner(item, gid, 0o640)
-    return [token_dir]
+    access.set_owner(Path(hsm.hsm_dir), grp.getgrnam(group).gr_gid, 0o710)
+    access.grant(hsm, {"tls": access.Grant(group)})
+    return [access.token_dir(hsm, hsm.key("tls").token)]
 
 
 # --- the check before nginx starts ---------------------------------------------------------
