@@ -6,7 +6,7 @@ import base64
 import secrets
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from govmatrix.render.secrets import SecretSpec
 
@@ -37,11 +37,23 @@ def ed25519_pem() -> str:
     return ed25519_pem_from_seed(secrets.token_bytes(32))
 
 
+def rsa_pem(bits: int = 2048) -> str:
+    """PKCS#1 PEM, which LemonLDAP::NG's Crypt::OpenSSL::RSA reads in every version."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
 def generate(spec: SecretSpec) -> str:
     if spec.kind == "signing_key":
         return signing_key()
     if spec.kind == "ed25519_pem":
         return ed25519_pem()
+    if spec.kind == "rsa_pem":
+        return rsa_pem()
     return token()
 
 

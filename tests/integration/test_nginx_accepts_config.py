@@ -49,7 +49,7 @@ def _deploy_sites(
                 federation_port=target.federation_port + port_shift,
             )
         targets[dept.id] = target
-        specs = required_secrets(dept)
+        specs = required_secrets(dept, target)
         materialise(render(estate, dept, target, graph=graph), target, specs, generate_all(specs))
         tls = Path(target.tls_dir)
         tls.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,11 @@ def test_init_creates_one_ca_and_a_certificate_per_department(
         cert = x509.load_pem_x509_certificate((tmp_path / dept.id / "server.crt").read_bytes())
         cert.verify_directly_issued_by(ca)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        assert san.get_values_for_type(x509.DNSName) == [dept.server_name]
+        # The bundled sign-in portal shares the department's nginx and certificate.
+        assert san.get_values_for_type(x509.DNSName) == [
+            dept.server_name,
+            f"auth.{dept.server_name}",
+        ]
 
 
 def test_second_run_keeps_everything(demo_estate: Estate, tmp_path: Path) -> None:

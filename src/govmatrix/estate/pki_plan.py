@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from govmatrix.estate.schema import Estate
+from govmatrix.estate.schema import Department, Estate
 
 
 @dataclass(frozen=True)
@@ -29,15 +29,39 @@ def _host(server_name: str) -> str:
     return server_name.split(":")[0]
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def portal_host(department: Department) -> str | None:
+    """The host name of a bundled identity provider's sign-in portal: the estate's, or
+    auth.<server name>. None for an external issuer, or a server named by address."""
+    identity = department.identity
+    if identity.provider != "bundled":
+        return None
+    if identity.portal_host:
+        return identity.portal_host
+    host = _host(department.server_name)
+    return None if _is_ip(host) else f"auth.{host}"
+
+
 def plan(estate: Estate) -> PkiPlan:
     certs = []
     for dept in estate.departments:
         host = _host(dept.server_name)
-        try:
-            ipaddress.ip_address(host)
-            dns: tuple[str, ...] = ()
-            ips: tuple[str, ...] = (host,)
-        except ValueError:
-            dns, ips = (host,), ()
+        dns: tuple[str, ...] = ()
+        ips: tuple[str, ...] = ()
+        if _is_ip(host):
+            ips = (host,)
+        else:
+            dns = (host,)
+        # One certificate serves the department's portal too (the same nginx, same address).
+        portal = portal_host(dept)
+        if portal is not None:
+            dns += (portal,)
         certs.append(CertificatePlan(dept.id, host, dns, ips))
     return PkiPlan(f"{estate.estate.name} estate CA", tuple(certs))

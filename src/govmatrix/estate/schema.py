@@ -216,6 +216,15 @@ class Directory(Strict):
     )
 
 
+class OidcClaims(Strict):
+    """Which claims of an external issuer's ID token or userinfo Synapse maps."""
+
+    subject: str = Field("sub", description="Immutable per person (Entra ID: oid).")
+    localpart: str = "preferred_username"
+    display_name: str = "name"
+    email: str = "email"
+
+
 class IdentityBase(Strict):
     claims: ClaimMapping = ClaimMapping()
     sync_interval: Duration = "15m"
@@ -227,6 +236,12 @@ class IdentityBase(Strict):
 class BundledIdentity(IdentityBase):
     provider: Literal["bundled"] = "bundled"
     directory: Directory = Directory()
+    portal_host: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Host name of the sign-in portal (LemonLDAP::NG); default "
+        "auth.<server name>. The estate CA certifies it with the department's server.",
+    )
 
 
 class ExternalIdentity(IdentityBase):
@@ -234,7 +249,18 @@ class ExternalIdentity(IdentityBase):
     issuer: Annotated[str, Field(pattern=r"^https://")]
     client_id: str = Field(min_length=1)
     client_secret: SecretRef
+    oidc_claims: OidcClaims = OidcClaims()
     directory: Directory | None = Field(None, description="Directory for leaver sync, if any.")
+
+    @field_validator("client_secret")
+    @classmethod
+    def _secret_given(cls, value: str) -> str:
+        if value == "generate":
+            raise ValueError(
+                "an external issuer's client secret is issued by that issuer: give env:, "
+                "file: or vault:, not generate"
+            )
+        return value
 
 
 Identity = Annotated[BundledIdentity | ExternalIdentity, Field(discriminator="provider")]

@@ -14,7 +14,13 @@ from govmatrix.estate.federation import build as build_graph
 from govmatrix.estate.schema import Department, Estate
 from govmatrix.hsm.plan import uses_hsm
 from govmatrix.render import components
-from govmatrix.render.context import Context, make_context, runs_leaver_sync
+from govmatrix.render.context import (
+    Context,
+    make_context,
+    runs_identity_provider,
+    runs_leaver_sync,
+    uses_sso,
+)
 from govmatrix.render.secrets import PLACEHOLDER_RE, SecretSpec, department_secrets
 from govmatrix.render.sizing import PROFILES
 from govmatrix.render.targets import TARGET_KINDS, Target, TargetKind, target_for
@@ -71,6 +77,8 @@ def _components(ctx: Context) -> Iterator[tuple[str, str, bool]]:
         yield from components.archive(ctx)
     if runs_leaver_sync(ctx.department, ctx.target):
         yield from components.identity(ctx)
+    if ctx.runs_identity_provider:
+        yield from components.identity_provider(ctx)
 
 
 def render_all(
@@ -90,13 +98,24 @@ def required_secrets(
     """The secrets a target generates or fetches. With the HSM in use (a `target` that
     drives one), the signing key and the archive checkpoint key are not among them: the
     first is sealed by the HSM, the second lives in it."""
-    directory = department.identity.directory
+    identity = department.identity
+    directory = identity.directory
+    provider = target is not None and runs_identity_provider(department, target)
+    bind_password = directory.bind_password if directory is not None else "generate"
     return department_secrets(
         workers=PROFILES[department.synapse.profile].uses_workers,
         archive=department.archive.enabled,
         hsm=target is not None and uses_hsm(department, target),
-        directory_password=target is not None
-        and runs_leaver_sync(department, target)
-        and directory is not None
-        and directory.bind_password == "generate",
+        directory_password=(
+            target is not None
+            and runs_leaver_sync(department, target)
+            and bind_password == "generate"
+        )
+        or provider,
+        directory_password_ref=None if bind_password == "generate" else bind_password,
+        sso_client_secret=target is not None
+        and uses_sso(department, target)
+        and not (identity.provider == "external" and identity.client_secret.startswith("file:")),
+        sso_client_secret_ref=(identity.client_secret if identity.provider == "external" else None),
+        identity_provider=provider,
     )

@@ -82,3 +82,18 @@ def archive_registration(ctx: Context) -> Rendered:
 
 def identity(ctx: Context) -> Rendered:
     yield paths.IDENTITY_SYNC, render_template("identity/sync.yaml.j2", c=ctx), False
+
+
+def identity_provider(ctx: Context) -> Rendered:
+    yield paths.IDENTITY_PROVIDER_INI, render_template("identity/lemonldap-ng.ini.j2", c=ctx), False
+    yield (
+        paths.IDENTITY_PROVIDER_CONF,
+        render_template(
+            "identity/lmConf.json.j2",
+            c=ctx,
+            client_secret=placeholder("oidc_client_secret", json=True),
+            signing_key=placeholder("oidc_signing_key", json=True),
+            bind_password=placeholder("ldap_bind_password", json=True),
+        ),
+        True,
+    )

@@ -10,10 +10,13 @@ import re
 from dataclasses import dataclass
 
 from govmatrix.estate.federation import DepartmentFederation, FederationGraph
-from govmatrix.estate.schema import Department, Directory, Estate
+from govmatrix.estate.pki_plan import portal_host
+from govmatrix.estate.schema import Department, Directory, Estate, OidcClaims
 from govmatrix.estate.types import duration_seconds
 from govmatrix.hsm.plan import HsmPlan
 from govmatrix.hsm.plan import plan as hsm_plan
+from govmatrix.identity import IDP_ID
+from govmatrix.render import paths
 from govmatrix.render.paths import Absolute
 from govmatrix.render.sizing import PROFILES, Sizing
 from govmatrix.render.targets import Target
@@ -26,6 +29,32 @@ def runs_leaver_sync(department: Department, target: Target) -> bool:
     demo, for a department with a directory. The on-prem `identity` role and the Kubernetes
     CronJob are not built yet (docs/identity.md)."""
     return target.kind == "demo" and department.identity.directory is not None
+
+
+def runs_identity_provider(department: Department, target: Target) -> bool:
+    """Whether the target runs the department's bundled OpenID Connect provider
+    (LemonLDAP::NG): the demo. The on-prem `identity` role and the Kubernetes objects are
+    not built yet (docs/identity.md), so there a bundled department keeps password login."""
+    return target.kind == "demo" and department.identity.provider == "bundled"
+
+
+def uses_sso(department: Department, target: Target) -> bool:
+    """Synapse signs people in through OpenID Connect: the demo, with its bundled provider or
+    an external issuer. On-prem and Kubernetes do not deliver the client secret or the
+    provider yet (docs/identity.md), so their Synapse keeps password login."""
+    return target.kind == "demo"
+
+
+# The bundled provider's only client: this department's Synapse.
+SSO_CLIENT_ID = "synapse"
+
+
+@dataclass(frozen=True)
+class SingleSignOn:
+    issuer: str
+    client_id: str
+    claims: OidcClaims  # claim names Synapse maps to the Matrix account
+    client_secret_path: str
 
 
 @dataclass(frozen=True)
@@ -104,6 +133,53 @@ class Context:
         if ref.startswith("file:"):
             return ref.removeprefix("file:")
         return None
+
+    @property
+    def portal_host(self) -> str | None:
+        """The bundled provider's sign-in host (nginx vhost, certificate name)."""
+        return portal_host(self.department)
+
+    @property
+    def runs_identity_provider(self) -> bool:
+        return runs_identity_provider(self.department, self.target)
+
+    @property
+    def sso(self) -> SingleSignOn | None:
+        if not uses_sso(self.department, self.target):
+            return None
+        identity = self.department.identity
+        if identity.provider == "external":
+            secret = identity.client_secret
+            path = (
+                secret.removeprefix("file:")
+                if secret.startswith("file:")
+                else self.paths.secret("oidc_client_secret")
+            )
+            return SingleSignOn(identity.issuer, identity.client_id, identity.oidc_claims, path)
+        # The bundled provider releases the directory's attributes as the standard claims.
+        return SingleSignOn(
+            f"https://{self.portal_host}",
+            SSO_CLIENT_ID,
+            OidcClaims(),
+            self.paths.secret("oidc_client_secret"),
+        )
+
+    @property
+    def sso_idp_id(self) -> str:
+        return IDP_ID
+
+    @property
+    def identity_conf_dir(self) -> str:
+        return paths.IDENTITY_PROVIDER_CONF_DIR
+
+    @property
+    def identity_state_dir(self) -> str:
+        """The bundled provider's sessions and caches (its user owns it)."""
+        return f"{self.target.data_dir}/identity"
+
+    @property
+    def sso_redirect_uri(self) -> str:
+        return f"{self.public_baseurl}_synapse/client/oidc/callback"
 
     @property
     def public_baseurl(self) -> str:

@@ -18,6 +18,11 @@ ARCHIVE_CONFIG = "archive/archive.yaml"
 ARCHIVE_PGPASS = "archive/pgpass"
 ELEMENT_CONFIG = "element/config.json"
 IDENTITY_SYNC = "identity/sync.yaml"
+# LemonLDAP::NG reads one configuration per installation: each department gets its own ini
+# (LLNG_DEFAULTCONFFILE) and File-backend directory, which holds lmConf-<cfgNum>.json.
+IDENTITY_PROVIDER_INI = "identity/lemonldap-ng.ini"
+IDENTITY_PROVIDER_CONF_DIR = "identity/llng-conf"
+IDENTITY_PROVIDER_CONF = f"{IDENTITY_PROVIDER_CONF_DIR}/lmConf-1.json"
 # Served at /.well-known/matrix/{server,client} where no nginx of ours inlines them.
 WELLKNOWN_SERVER = "wellknown/server"
 WELLKNOWN_CLIENT = "wellknown/client"

@@ -8,13 +8,15 @@ every target creates the same files.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
 
-PLACEHOLDER_RE = re.compile(r"@@secret:([a-z0-9_]+)@@")
+# `@@secret:NAME:json@@` is filled JSON-escaped, for a value (a PEM key) inside a JSON string.
+PLACEHOLDER_RE = re.compile(r"@@secret:([a-z0-9_]+)(?::json)?@@")
 
-SecretKind = Literal["token", "password", "signing_key", "ed25519_pem"]
+SecretKind = Literal["token", "password", "signing_key", "ed25519_pem", "rsa_pem"]
 
 
 @dataclass(frozen=True)
@@ -22,14 +24,25 @@ class SecretSpec:
     name: str
     kind: SecretKind
     file: str | None  # relative to the target's secrets_dir, when Synapse reads it as a file
+    # An estate reference (env:, file:, vault:) the value is read from instead of being
+    # generated: a secret someone else issued, such as an external issuer's client secret.
+    ref: str | None = None
 
 
-def placeholder(name: str) -> str:
-    return f"@@secret:{name}@@"
+def placeholder(name: str, *, json: bool = False) -> str:
+    return f"@@secret:{name}:json@@" if json else f"@@secret:{name}@@"
 
 
 def department_secrets(
-    *, workers: bool, archive: bool, hsm: bool = False, directory_password: bool = False
+    *,
+    workers: bool,
+    archive: bool,
+    hsm: bool = False,
+    directory_password: bool = False,
+    directory_password_ref: str | None = None,
+    sso_client_secret: bool = False,
+    sso_client_secret_ref: str | None = None,
+    identity_provider: bool = False,
 ) -> tuple[SecretSpec, ...]:
     specs = [] if hsm else [SecretSpec("signing_key", "signing_key", "signing.key")]
     specs += [
@@ -54,9 +67,22 @@ def department_secrets(
                 SecretSpec("archive_checkpoint_key", "ed25519_pem", "archive_checkpoint.key")
             )
     if directory_password:
-        # The directory's read-only service account (identity.directory.bind_password:
-        # generate), which the leaver sync binds as; the bundled directory is given it.
-        specs.append(SecretSpec("ldap_bind_password", "password", "ldap_bind_password"))
+        # The directory's read-only service account, which the leaver sync and the bundled
+        # provider bind as; generated unless the estate gives a reference.
+        specs.append(
+            SecretSpec(
+                "ldap_bind_password", "password", "ldap_bind_password", directory_password_ref
+            )
+        )
+    if sso_client_secret:
+        # Synapse's OpenID Connect client secret: shared with the bundled provider, or
+        # issued by an external one (then read from the estate's reference).
+        specs.append(
+            SecretSpec("oidc_client_secret", "token", "oidc_client_secret", sso_client_secret_ref)
+        )
+    if identity_provider:
+        # The bundled provider signs ID tokens with it (RS256); only its config holds it.
+        specs.append(SecretSpec("oidc_signing_key", "rsa_pem", None))
     return tuple(specs)
 
 
@@ -71,6 +97,8 @@ def fill(text: str, values: dict[str, str]) -> str:
         name = match.group(1)
         if name not in values:
             raise MissingSecret(f"no value for secret '{name}'")
+        if match.group(0).endswith(":json@@"):
+            return json.dumps(values[name])[1:-1]
         return values[name]
 
     return PLACEHOLDER_RE.sub(one, text)

@@ -50,6 +50,7 @@ class Target:
     archive_port: int = 8090
     redis_port: int = 6379
     directory_port: int = 389  # the demo's bundled directory (slapd), per department
+    identity_port: int = 8095  # the bundled provider's FastCGI server (LemonLDAP::NG)
     redirect_http: bool = True  # serve port 80 only to redirect to HTTPS
     # Where Synapse and the archive differ between binding and being reached (Kubernetes:
     # bind all addresses, be reached by Service name). None: the same address.

@@ -4,8 +4,9 @@ import pytest
 
 from govmatrix.render import required_secrets
 from govmatrix.render.secrets import fill
+from govmatrix.render.targets import target_for
 from govmatrix.secretgen import generate_all
-from tests.unit.properties.renders import homeservers, items
+from tests.unit.properties.renders import estates, homeservers, items
 
 pytestmark = pytest.mark.unit
 
@@ -46,8 +47,10 @@ def test_generated_values_reach_only_secret_files() -> None:
     for item in items():
         by_dept.setdefault((item.estate, item.target, item.department.id), []).append(item)
     for group in by_dept.values():
-        dept = group[0].department
-        values = generate_all(required_secrets(dept))
+        first = group[0]
+        dept = first.department
+        target = target_for(first.target, estates()[first.estate], dept)
+        values = generate_all(required_secrets(dept, target))
         for item in group:
             text = fill(item.file.text, values) if item.file.secret else item.file.text
             for name, value in values.items():
