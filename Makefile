@@ -12,7 +12,7 @@ SYNAPSE_PYTHON ?= /usr/bin/python3
 # integration tests check that this venv holds the version the estate asks for.
 SYNAPSE_VERSION ?= 1.163.2
 # postgres: psycopg2; redis: workers of the medium and large profiles.
-SYNAPSE_EXTRAS := postgres,redis
+SYNAPSE_EXTRAS := postgres,redis,oidc
 # checkov scans the rendered Kubernetes manifests; it cannot share a venv with Pulumi.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION ?= 3.3.30

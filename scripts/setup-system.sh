@@ -16,6 +16,19 @@ packages=(
   restic             # encrypted file backups (media, sealed keys, config)
   slapd              # the demo's and tests' department directories (OpenLDAP)
   ldap-utils         # ldapadd/ldapmodify, for seeding and inspecting directories
+  # The demo's per-department OpenID Connect provider (LemonLDAP::NG) and what its LDAP
+  # login and RS256 ID tokens need; Debian pulls the rest of the portal in.
+  lemonldap-ng-fastcgi-server
+  liblemonldap-ng-portal-perl
+  libnet-ldap-perl
+  libcrypt-openssl-rsa-perl
+  libcrypt-openssl-bignum-perl
+  libcrypt-openssl-x509-perl
+  libio-string-perl
+  libio-socket-timeout-perl
+  libstring-random-perl       # OpenID Connect issuer
+  libgd-securityimage-perl    # the portal always loads its captcha module
+  libimage-magick-perl
 )
 
 # From bookworm-backports on Debian 12 (newer releases carry them in main):

@@ -72,7 +72,8 @@ def up(
 
 def _summary(status: dict[str, Any]) -> None:
     table = Table(title="govmatrix demo", show_lines=True)
-    for column in ("department", "URL (client, Element)", "federates with", "users", "health"):
+    columns = ("department", "URL (client, Element; sign-in)", "federates with", "users", "health")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for dept in status["departments"]:
         peers = (
@@ -80,11 +81,17 @@ def _summary(status: dict[str, Any]) -> None:
         )
         users = "\n".join(u["user_id"] for u in dept["users"]) or "—"
         health = "[green]healthy[/]" if dept["healthy"] else "[red]unhealthy[/]"
-        table.add_row(
-            f"{dept['name']}\n{dept['address']}", dept["client_url"], peers, users, health
-        )
+        urls = dept["client_url"]
+        if issuer := dept["identity"].get("issuer"):
+            urls += f"\nsign in: {issuer}"
+        table.add_row(f"{dept['name']}\n{dept['address']}", urls, peers, users, health)
     out.print(table)
     out.print(f"Passwords and admin tokens: {status['credentials_file']} (0600, root only)")
+    if any(d["identity"].get("issuer") for d in status["departments"]):
+        out.print(
+            "People sign in with single sign-on: their directory passwords are under "
+            "<department>.directory.people in that file."
+        )
     out.print(f"Logs: {status['root']}/logs   CA to trust: {status['root']}/pki/ca.crt")
     element = status["element"]
     if element.get("status") == "unavailable":

@@ -26,7 +26,7 @@ from govmatrix.render.context import make_context
 if TYPE_CHECKING:
     from govmatrix.demo.stack import DemoStack
 
-PEOPLE = (("alice", "Alice"), ("bob", "Bob"))  # as demo.seed's Matrix users
+PEOPLE = (("alice", "Alice"), ("bob", "Bob"))  # demo.seed creates them in Synapse too
 
 
 def departments(stack: DemoStack) -> list[Department]:
@@ -138,3 +138,22 @@ def seed(stack: DemoStack, creds: dict[str, Any]) -> bool:
         finally:
             conn.unbind()
     return changed
+
+
+def subjects(stack: DemoStack, dept: Department) -> dict[str, str]:
+    """The seeded people's login names and their directory subjects (entryUUID)."""
+    directory = dept.identity.directory
+    assert directory is not None
+    conn = instance(stack, dept).connect(_admin_password(stack, dept))
+    try:
+        conn.search(
+            directory.base_dn,
+            "(objectClass=inetOrgPerson)",
+            attributes=[dept.identity.claims.localpart, dept.identity.claims.subject],
+        )
+        return {
+            str(e[dept.identity.claims.localpart].value): str(e[dept.identity.claims.subject].value)
+            for e in conn.entries
+        }
+    finally:
+        conn.unbind()

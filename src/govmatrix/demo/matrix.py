@@ -98,6 +98,17 @@ class Homeserver:
         )
         return user
 
+    def link_external_id(self, admin_token: str, user: str, provider: str, subject: str) -> None:
+        """Record `subject` as the user's identity at SSO `provider` (what a first SSO login
+        records), so that provider's login reaches this existing account."""
+        self.call(
+            "PUT",
+            f"/_synapse/admin/v2/users/{quote(user)}",
+            admin_token,
+            json={"external_ids": [{"auth_provider": provider, "external_id": subject}]},
+            what=f"link {user} to {provider}",
+        )
+
     def register_appservice_user(self, as_token: str, localpart: str) -> None:
         """An application service registers users of its namespace with its own token."""
         try:

@@ -12,9 +12,11 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govmatrix.demo.matrix import Homeserver
+from govmatrix.demo import directories
+from govmatrix.demo.matrix import Homeserver, MatrixError
 from govmatrix.demo.pictures import png
 from govmatrix.demo.system import wait_for
+from govmatrix.identity import AUTH_PROVIDER
 from govmatrix.materialise import write_file
 from govmatrix.render.context import ARCHIVE_SENDER
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from govmatrix.demo.stack import DemoStack
 
 ADMIN = "govmatrix-admin"
-PEOPLE = (("alice", "Alice"), ("bob", "Bob"))
+PEOPLE = directories.PEOPLE  # the same people in Synapse and in each directory
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -89,6 +91,7 @@ def seed(stack: DemoStack) -> dict[str, Any]:
                 hs.unlimit(token, user_id)
                 entry["users"].append({"user_id": user_id, "password": password, "admin": False})
                 write_private_json(layout.credentials, creds)
+        _link_directory_people(stack, servers, creds)
         rooms = done.setdefault("rooms", {})
         for a, b in stack.graph.edges:
             key = f"{a}+{b}"
@@ -100,6 +103,35 @@ def seed(stack: DemoStack) -> dict[str, Any]:
         for hs in servers.values():
             hs.close()
     return creds
+
+
+def _link_directory_people(
+    stack: DemoStack, servers: dict[str, Homeserver], creds: dict[str, Any]
+) -> None:
+    """Link each seeded Matrix person to their directory entry, as their first single
+    sign-on would: signing in as `alice` at the department's portal then reaches the seeded
+    @alice with her rooms, rather than a new account (Synapse never takes over an
+    existing account by name: allow_existing_users is off)."""
+    for dept in directories.departments(stack):
+        hs = servers[dept.id]
+        subjects = directories.subjects(stack, dept)
+        for localpart, _ in PEOPLE:
+            if localpart not in subjects:
+                continue
+            user = hs.user_id(localpart)
+            try:
+                hs.link_external_id(
+                    creds[dept.id]["admin_token"], user, AUTH_PROVIDER, subjects[localpart]
+                )
+            except MatrixError as exc:
+                if exc.status != 409:
+                    raise
+                # The person signed in before the link existed and got an account of their
+                # own; keep it (it may hold their messages) and say so.
+                stack.console.print(
+                    f"[yellow]![/] {user} is not linked to the directory's {localpart}: "
+                    "another account already signed in with that directory entry"
+                )
 
 
 def _seed_pair(

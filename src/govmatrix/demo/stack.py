@@ -23,9 +23,9 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from govmatrix import pki
+from govmatrix import pki, secretref
 from govmatrix.backup.pgbackrest import BackupError
-from govmatrix.demo import directories, element, hosts, ports, postgres
+from govmatrix.demo import directories, element, hosts, identity_providers, ports, postgres
 from govmatrix.demo.backups import backup_layout, department_backup
 from govmatrix.demo.layout import DEMO_USER, Layout
 from govmatrix.demo.supervisor import Program, Supervisor, write_config
@@ -40,7 +40,7 @@ from govmatrix.demo.system import (
 )
 from govmatrix.estate import Department, Estate, load_estate
 from govmatrix.estate.federation import FederationGraph, build
-from govmatrix.estate.pki_plan import plan
+from govmatrix.estate.pki_plan import plan, portal_host
 from govmatrix.estate.types import duration_seconds
 from govmatrix.hsm import provision, signing
 from govmatrix.hsm.device import HsmError
@@ -48,6 +48,7 @@ from govmatrix.hsm.plan import HsmPlan
 from govmatrix.hsm.plan import plan as hsm_plan
 from govmatrix.materialise import materialise, write_file
 from govmatrix.render import Target, render, required_secrets
+from govmatrix.render.context import runs_identity_provider
 from govmatrix.render.environment import render_template
 from govmatrix.render.paths import nginx_site
 from govmatrix.render.sizing import PROFILES
@@ -93,6 +94,10 @@ class DemoStack:
     def hosts_tag(self) -> str:
         return HOSTS_TAG_PREFIX + str(self.layout.root)
 
+    @property
+    def trust_bundle(self) -> Path:
+        return self.layout.pki / "trust-bundle.pem"
+
     def target(self, dept: Department) -> Target:
         return self.layout.target(self.estate, dept)
 
@@ -129,6 +134,7 @@ class DemoStack:
                 stopsignal="QUIT",
             ),
             *directories.programs(self),
+            *identity_providers.programs(self),
             Program(
                 "scheduler",
                 (sys.executable, "-m", "govmatrix.demo.scheduler", "--root", str(self.layout.root)),
@@ -198,6 +204,7 @@ class DemoStack:
                     logs / f"synapse-{dept.id}.stdout.log",
                     user=DEMO_USER,
                     directory=Path(t.data_dir),
+                    env={"SSL_CERT_FILE": str(self.trust_bundle)},
                     startsecs=5,
                 )
             )
@@ -235,6 +242,8 @@ class DemoStack:
             ]
             if dept in directories.departments(self):
                 wanted.append((t.public_address, t.directory_port, f"{dept.id} directory"))
+            if dept in identity_providers.departments(self):
+                wanted.append((t.synapse_address, t.identity_port, f"{dept.id} sign-in portal"))
             sizing = PROFILES[dept.synapse.profile]
             if sizing.uses_workers:
                 wanted.append((t.redis_host, t.redis_port, f"{dept.id} Redis"))
@@ -296,6 +305,7 @@ class DemoStack:
             done = step("rendering and installing configs")
             changed = self._configs()
             directories.prepare(self)
+            identity_providers.prepare(self)
             done()
             done = step("PostgreSQL clusters")
             self._prepare_backups()
@@ -343,6 +353,14 @@ class DemoStack:
             if directories.departments(self):
                 done = step("department directories (OpenLDAP)")
                 self._start_directories(report)
+                done()
+            if identity_providers.departments(self):
+                done = step("sign-in portals (LemonLDAP::NG, OpenID Connect)")
+                for dept in identity_providers.departments(self):
+                    self._ensure_running(
+                        f"identity-{dept.id}", "identity" in changed[dept.id], report
+                    )
+                identity_providers.wait_listening(self)
                 done()
             if self._backed_up():
                 done = step("backups: pgBackRest stanzas, restic repositories, first full backup")
@@ -407,15 +425,25 @@ class DemoStack:
         chown_tree(self.layout.logs, DEMO_USER)
         self.layout.logs.chmod(0o755)
         shutil.copyfile(self.estate_file, self.layout.estate_copy)
-        entries = {
-            d.server_name.split(":")[0]: self.target(d).public_address
-            for d in self.estate.departments
-        }
+        entries = {}
+        for d in self.estate.departments:
+            address = self.target(d).public_address
+            entries[d.server_name.split(":")[0]] = address
+            if runs_identity_provider(d, self.target(d)) and (portal := portal_host(d)):
+                entries[portal] = address
         hosts.install(entries, self.hosts_tag)
 
     def _pki(self) -> None:
         pki.init(plan(self.estate), self.layout.pki)
         self.layout.pki.chmod(0o755)
+        # Synapse fetches the sign-in portal's discovery document and keys over HTTPS with
+        # the platform's trust store (not federation_custom_ca_list): give it the system's
+        # CAs plus the estate CA, as a host would after installing the CA.
+        system = Path("/etc/ssl/certs/ca-certificates.crt")
+        bundle = (system.read_text() if system.exists() else "") + (
+            self.layout.pki / "ca.crt"
+        ).read_text()
+        write_file(self.trust_bundle, bundle, 0o644)
         partners_dir = self.layout.pki / "partners"
         partners_dir.mkdir(exist_ok=True)
         for partner in self.estate.partners:
@@ -576,11 +604,19 @@ class DemoStack:
         path = self.layout.secret_values(dept.id)
         specs = required_secrets(dept, self.target(dept))
         values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-        missing = [s for s in specs if s.name not in values]
+        missing = [s for s in specs if s.name not in values and s.ref is None]
         if missing:
             values.update(generate_all(tuple(missing)))
             path.parent.mkdir(parents=True, exist_ok=True)
             write_file(path, json.dumps(values, indent=2, sort_keys=True) + "\n", 0o600)
+        # Issued elsewhere (an external issuer's client secret): read at every deploy, never
+        # kept here, so a rotated secret takes effect at the next `up`.
+        for spec in specs:
+            if spec.ref is not None:
+                try:
+                    values[spec.name] = secretref.read(spec.ref, f"{dept.id}: {spec.name}")
+                except secretref.SecretRefError as exc:
+                    raise DemoError(str(exc)) from None
         return values
 
     def _configs(self) -> dict[str, set[str]]:

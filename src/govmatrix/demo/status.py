@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from govmatrix.demo.matrix import Homeserver, MatrixError, federation_version
-from govmatrix.render.context import runs_leaver_sync
+from govmatrix.identity import AUTH_PROVIDER
+from govmatrix.render.context import make_context, runs_leaver_sync
 from govmatrix.render.paths import IDENTITY_SYNC
 
 if TYPE_CHECKING:
@@ -68,6 +69,14 @@ def _identity(stack: DemoStack, dept: Department, creds: dict[str, Any]) -> dict
         entry["sync_interval"] = dept.identity.sync_interval
     if "directory" in creds:
         entry["directory"] = creds["directory"]
+    sso = make_context(stack.estate, dept, t, stack.graph).sso
+    if sso is not None:
+        entry["issuer"] = sso.issuer
+        # Where a person signs in: Element's "Sign in with ..." starts here.
+        entry["login_url"] = (
+            f"https://{dept.server_name}/_matrix/client/v3/login/sso/redirect/{AUTH_PROVIDER}"
+            f"?redirectUrl=https://{dept.server_name}/"
+        )
     return entry
 
 
@@ -87,6 +96,7 @@ def collect(stack: DemoStack) -> dict[str, Any]:
                 f"redis-{dept.id}",
                 f"archive-{dept.id}",
                 f"directory-{dept.id}",
+                f"identity-{dept.id}",
             )
             or name.startswith(f"synapse-{dept.id}")
         }

@@ -10,14 +10,22 @@ from govmatrix.demo.system import DemoError, run
 
 REPO_VENV = Path(__file__).resolve().parents[3] / ".venv-synapse"
 BASE_PYTHON = "/usr/bin/python3"  # Debian's: readable by every user, unlike one under /root
-EXTRAS = "postgres,redis"
+# oidc: single sign-on through the department's provider (authlib).
+EXTRAS = "postgres,redis,oidc"
+# One module per extra: a venv of the right version but without an extra is rebuilt.
+EXTRA_MODULES = ("psycopg2", "txredisapi", "authlib")
 
 
 def installed_version(python: Path) -> str | None:
+    """Synapse's version in the venv of `python`, if it has every extra the demo needs."""
     if not python.exists():
         return None
+    script = (
+        f"import importlib.metadata as m, {', '.join(EXTRA_MODULES)}; "
+        "print(m.version('matrix-synapse'))"
+    )
     proc = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('matrix-synapse'))"],
+        [str(python), "-c", script],
         capture_output=True,
         text=True,
         check=False,
