@@ -106,6 +106,7 @@ bench-demo: setup
 	$(BIN)/python bench/messages.py
 	$(BIN)/python bench/archive_lag.py
 	$(BIN)/python bench/archive_ingest.py
+	$(BIN)/python bench/login.py
 
 # backup_rpo and backup_restore measure a demo of their own at BENCH_ROOT (backup_restore seeds
 # one department with 100,000 events and 1 GB of media first), reset afterwards even when a

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import yaml
 
@@ -86,3 +87,12 @@ def flags_cli(demo: Demo, dept_id: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
     )
+
+
+def officer_api(demo: Demo, dept_id: str) -> tuple[httpx.Client, str]:
+    """The archive's records-officer API, and the officer's credential as the operator hands
+    it over (it lives in a 0600 file)."""
+    cfg = config(demo, dept_id)
+    officer = Path(cfg["officer_token_path"]).read_text().strip()
+    base = f"http://{cfg['listen']['address']}:{cfg['listen']['port']}"
+    return httpx.Client(base_url=base, timeout=30), officer

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.e2e.archive_helpers import config, superuser
+from tests.e2e.archive_helpers import config, officer_api, superuser
 from tests.e2e.conftest import Demo
 
 pytestmark = pytest.mark.e2e
@@ -18,11 +18,7 @@ DEPT = "cabinet-office"
 
 
 def archive_api(demo: Demo) -> tuple[httpx.Client, str]:
-    cfg = config(demo, DEPT)
-    # The officer's credential, as the operator hands it over (it lives in a 0600 file).
-    officer = Path(cfg["officer_token_path"]).read_text().strip()
-    base = f"http://{cfg['listen']['address']}:{cfg['listen']['port']}"
-    return httpx.Client(base_url=base, timeout=30), officer
+    return officer_api(demo, DEPT)
 
 
 def audit_count(demo: Demo) -> int:

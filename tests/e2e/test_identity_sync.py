@@ -1,13 +1,12 @@
 """Leavers lose access the same day: the demo's department directory (real slapd), its
 homeserver (real Synapse) and `govmatrix identity sync`, with the guard.
 
-The people here are linked to the directory the way a single sign-on login links them:
-Synapse records the person's entryUUID under the `oidc-directory` provider
-(user_external_ids). They are linked through the admin API, and hold a session of their
-own from a password login, because the SSO login itself comes with the bundled provider
-(LemonLDAP::NG), which is not built yet; that login replaces the password login here.
-A token from the admin login API would not do: it is the admin's token puppeting the
-user, and Synapse does not end it when the user is deactivated (docs/identity.md).
+Every person here signs in through the department's portal (real LemonLDAP::NG): the
+first SSO login creates their account, and Synapse records their entryUUID under the
+`oidc-directory` provider (user_external_ids), which is how the sync finds them. Their
+session is that login's token. A token from the admin login API would not do: it is the
+admin's token puppeting the user, and Synapse does not end it when the user is deactivated
+(docs/identity.md).
 """
 
 from __future__ import annotations
@@ -28,8 +27,10 @@ import pytest
 import yaml
 
 from govmatrix.demo.system import wait_for
-from govmatrix.identity import AUTH_PROVIDER, slapd
-from tests.e2e.archive_helpers import flags_cli, superuser
+from govmatrix.identity import slapd
+from govmatrix.identity.sso_login import SsoLoginError
+from govmatrix.identity.sso_login import login as sso_login
+from tests.e2e.archive_helpers import flags_cli, officer_api, superuser
 from tests.e2e.conftest import Demo
 
 pytestmark = pytest.mark.e2e
@@ -56,43 +57,24 @@ def directory(demo: Demo) -> Iterator[ldap3.Connection]:
 
 
 class Person:
-    def __init__(self, user_id: str, token: str, dn: str):
+    def __init__(self, user_id: str, token: str, dn: str, uid: str, password: str):
         self.user_id, self.token, self.dn = user_id, token, dn
+        self.uid, self.password = uid, password
 
 
 def link_person(demo: Demo, directory: ldap3.Connection, prefix: str) -> Person:
-    """A directory person and their Matrix account, linked by entryUUID as an SSO login
-    would link them."""
+    """A directory person, signed in once through the department's portal: that first SSO
+    login creates their Matrix account and links it to their entryUUID."""
     base_dn = identity(demo)["directory"]["base_dn"]
     uid = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    dn = slapd.ensure_person(
-        directory, base_dn, slapd.Person(uid, f"{prefix.title()} Test", f"{uid}@x.test", "pw")
-    )
-    directory.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["entryUUID"])
-    subject = str(directory.entries[0].entryUUID.value)
-    user_id = f"@{uid}:{demo.department(DEPT)['server_name']}"
-    admin = {"Authorization": f"Bearer {demo.admin(DEPT)['access_token']}"}
     password = uuid.uuid4().hex
-    with demo.http(DEPT) as client:
-        client.put(
-            f"/_synapse/admin/v2/users/{quote(user_id)}",
-            headers=admin,
-            json={
-                "displayname": f"{prefix.title()} Test",
-                "password": password,
-                "external_ids": [{"auth_provider": AUTH_PROVIDER, "external_id": subject}],
-            },
-        ).raise_for_status()
-        login = client.post(
-            "/_matrix/client/v3/login",
-            json={
-                "type": "m.login.password",
-                "identifier": {"type": "m.id.user", "user": user_id},
-                "password": password,
-            },
-        )
-        login.raise_for_status()
-    return Person(user_id, str(login.json()["access_token"]), dn)
+    dn = slapd.ensure_person(
+        directory, base_dn, slapd.Person(uid, f"{prefix.title()} Test", f"{uid}@x.test", password)
+    )
+    session = sso_login(
+        demo.department(DEPT)["client_url"], uid, password, verify=str(demo.ca_file)
+    )
+    return Person(session.user_id, session.access_token, dn, uid, password)
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +163,14 @@ def test_a_leaver_loses_access_and_their_messages_stay_in_the_archive(
     loses_access(demo, leaver)
     assert user_state(demo, leaver.user_id)["deactivated"] is True
     assert all(whoami(demo, p) == 200 for p in stayers)
+    # Locked in the directory: the portal refuses a new login.
+    with pytest.raises(SsoLoginError):
+        sso_login(
+            demo.department(DEPT)["client_url"],
+            leaver.uid,
+            leaver.password,
+            verify=str(demo.ca_file),
+        )
     # Synapse takes a deactivated user out of their rooms; the archive records the leave.
     wait_for(
         lambda: archived(
@@ -203,6 +193,16 @@ def test_a_leaver_loses_access_and_their_messages_stay_in_the_archive(
         30,
     )
     assert archived(demo, "SELECT 1 FROM archive_events WHERE body = %s", words)
+    # An inquiry years later: the records officer's case search still finds them.
+    http, officer = officer_api(demo, DEPT)
+    with http:
+        found = http.post(
+            "/api/v1/search",
+            json={"case": "INQ-LEAVER-1", "terms": words.split()[-1], "sender": leaver.user_id},
+            headers={"Authorization": f"Bearer {officer}"},
+        )
+    assert found.status_code == 200, found.text
+    assert [hit["body"] for hit in found.json()["results"]] == [words]
     assert archived(
         demo,
         "SELECT 1 FROM archive_deactivation_reasons WHERE user_id = %s AND reason = %s"
