@@ -20,8 +20,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import ldap3
-
 from _common import demo_status, pct, progress
 from govmatrix.identity import slapd
 from govmatrix.identity.sso_login import SsoLoginError, login
@@ -31,13 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def people(directory: dict[str, str], count: int) -> list[tuple[str, str]]:
     """`count` people in the department's directory, with fresh passwords."""
-    conn = ldap3.Connection(
-        ldap3.Server(directory["url"], get_info=ldap3.NONE),
-        user=directory["admin_dn"],
-        password=directory["admin_password"],
-        auto_bind=True,
-        raise_exceptions=True,
-    )
+    conn = slapd.connect(directory["url"], directory["admin_dn"], directory["admin_password"])
     out = []
     try:
         for n in range(count):

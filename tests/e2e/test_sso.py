@@ -21,13 +21,7 @@ pytestmark = pytest.mark.e2e
 
 def directory_of(demo: Demo, dept_id: str) -> tuple[ldap3.Connection, str]:
     d = demo.department(dept_id)["identity"]["directory"]
-    conn = ldap3.Connection(
-        ldap3.Server(d["url"], get_info=ldap3.NONE),
-        user=d["admin_dn"],
-        password=d["admin_password"],
-        auto_bind=True,
-        raise_exceptions=True,
-    )
+    conn = slapd.connect(d["url"], d["admin_dn"], d["admin_password"])
     return conn, d["base_dn"]
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import grp
 import pwd
 import secrets
-import socket
 from typing import TYPE_CHECKING, Any
 
 from govmatrix.demo.layout import DEMO_USER
 from govmatrix.demo.supervisor import Program
-from govmatrix.demo.system import chown_tree, wait_for
+from govmatrix.demo.system import chown_tree, listening, wait_for
 from govmatrix.estate.schema import Department
 from govmatrix.identity import slapd
 from govmatrix.materialise import write_file
@@ -80,14 +79,6 @@ def prepare(stack: DemoStack) -> None:
         chown_tree(server.root, DEMO_USER)
 
 
-def _listening(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 def seed(stack: DemoStack, creds: dict[str, Any]) -> bool:
     """The tree, the service account and the people of each directory (idempotent); the
     people's passwords are added to `creds`. True if `creds` changed."""
@@ -97,7 +88,7 @@ def seed(stack: DemoStack, creds: dict[str, Any]) -> bool:
         assert directory is not None
         server = instance(stack, dept)
         wait_for(
-            lambda s=server: _listening(s.address, s.port),  # type: ignore[misc]
+            lambda s=server: listening(s.address, s.port),  # type: ignore[misc]
             f"directory-{dept.id}",
             30,
         )

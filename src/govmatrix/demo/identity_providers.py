@@ -9,13 +9,12 @@ OpenID Connect provider of the department's Synapse.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from govmatrix.demo.layout import DEMO_USER
 from govmatrix.demo.supervisor import Program
-from govmatrix.demo.system import chown_tree, wait_for
+from govmatrix.demo.system import chown_tree, listening, wait_for
 from govmatrix.estate.schema import Department
 from govmatrix.render import paths
 from govmatrix.render.context import make_context, runs_identity_provider
@@ -79,19 +78,11 @@ def prepare(stack: DemoStack) -> None:
         chown_tree(Path(stack.target(dept).config_dir) / "identity", DEMO_USER)
 
 
-def _listening(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 def wait_listening(stack: DemoStack) -> None:
     for dept in departments(stack):
         t = stack.target(dept)
         wait_for(
-            lambda t=t: _listening(t.synapse_address, t.identity_port),  # type: ignore[misc]
+            lambda t=t: listening(t.synapse_address, t.identity_port),  # type: ignore[misc]
             f"identity-{dept.id}",
             60,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -96,3 +97,12 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float, interval: flo
     raise DemoError(
         f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last}" if last else "")
     )
+
+
+def listening(address: str, port: int) -> bool:
+    """Whether something accepts TCP connections on address:port."""
+    try:
+        socket.create_connection((address, port), timeout=1).close()
+    except OSError:
+        return False
+    return True

@@ -101,14 +101,15 @@ access to *
         write_file(self.config_file, text, 0o600)
 
     def connect(self, admin_password: str) -> ldap3.Connection:
-        server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=5)
-        return ldap3.Connection(
-            server,
-            user=self.admin_dn,
-            password=admin_password,
-            auto_bind=True,
-            raise_exceptions=True,
-        )
+        return connect(self.url, self.admin_dn, admin_password)
+
+
+def connect(url: str, bind_dn: str, password: str) -> ldap3.Connection:
+    """A bound connection that raises on every LDAP error (for seeding and tests)."""
+    server = ldap3.Server(url, get_info=ldap3.NONE, connect_timeout=5)
+    return ldap3.Connection(
+        server, user=bind_dn, password=password, auto_bind=True, raise_exceptions=True
+    )
 
 
 def _ensure(conn: ldap3.Connection, dn: str, classes: list[str], attrs: dict[str, object]) -> bool:
