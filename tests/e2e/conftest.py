@@ -91,7 +91,7 @@ class Demo:
             client.put(
                 f"/_synapse/admin/v2/users/{user}",
                 headers=auth,
-                json={"password": uuid.uuid4().hex},
+                json={"displayname": prefix},
             ).raise_for_status()
             client.post(
                 f"/_synapse/admin/v1/users/{user}/override_ratelimit",

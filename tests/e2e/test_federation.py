@@ -35,19 +35,6 @@ def test_status_reports_every_department_healthy(demo: Demo) -> None:
             assert peer["reachable"], peer
 
 
-def test_password_login_in_every_department(demo: Demo) -> None:
-    async def login(dept_id: str) -> None:
-        user = demo.user(dept_id, "bob")
-        c = client(demo, dept_id, "bob")
-        c.access_token = ""
-        response = await c.login(user["password"], device_name="e2e")
-        await c.close()
-        assert getattr(response, "access_token", None), f"{dept_id}: {response}"
-
-    for dept in demo.status["departments"]:
-        run(login(dept["id"]))
-
-
 def test_allowed_pair_messages_flow_both_ways(demo: Demo) -> None:
     async def scenario() -> None:
         a = client(demo, "cabinet-office", "alice")

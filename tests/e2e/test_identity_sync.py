@@ -212,6 +212,15 @@ def test_a_leaver_loses_access_and_their_messages_stay_in_the_archive(
     assert recorded["deactivated"] == [leaver.user_id]
     assert recorded["leavers"][0]["reason"] == "disabled in the directory"
 
+    # The sync acted with the operator's stored token (password login is off) and must
+    # leave it valid: the department's other tools use it too.
+    with demo.http(DEPT) as client:
+        operator = client.get(
+            "/_matrix/client/v3/account/whoami",
+            headers={"Authorization": f"Bearer {demo.admin(DEPT)['access_token']}"},
+        )
+    assert operator.status_code == 200, operator.text
+
     again = sync(demo)  # idempotent: nobody left to deactivate
     assert again.returncode == 0, again.stderr
     assert (summary(again)["leavers"], summary(again)["deactivated"]) == (0, 0)

@@ -1,6 +1,7 @@
-"""The commands the Kubernetes Jobs run, against the demo's real Synapse and PostgreSQL:
-`govmatrix archive migrate` (the archive-migrate Job) and `govmatrix kube seed-users` (the
-demo stack's seed Job)."""
+"""The commands the Kubernetes Jobs run, against the demo's real PostgreSQL: `govmatrix
+archive migrate` (the archive-migrate Job). `govmatrix kube seed-users` (the demo stack's
+seed Job) creates password users, which the demo's SSO-only departments refuse; it is tested
+against a Synapse of its own (tests/integration/test_kube_seed_users.py)."""
 
 from __future__ import annotations
 
@@ -70,48 +71,3 @@ def test_archive_migrate_as_a_member_of_the_owner_role(demo: Demo, tmp_path: Pat
     finally:
         with superuser(demo, DEPT) as conn:
             conn.execute(f"DROP ROLE IF EXISTS {ROLE}")
-
-
-def test_seed_users_creates_them_and_is_idempotent(demo: Demo, tmp_path: Path) -> None:
-    estate = load_estate(ESTATE)
-    target = target_for("demo", estate, estate.department(DEPT), root=demo.status["root"])
-    dept_dir = Path(demo.status["root"]) / DEPT
-    operator = tmp_path / "operator_password"
-    operator.write_text(demo.admin(DEPT)["password"])  # the demo's operator admin
-    users = tmp_path / "users"
-    users.mkdir()
-    (users / "kube-seed-carol").write_text("carol-password-1\n")
-    (users / "kube-seed-dave").write_text("dave-password-1\n")
-    args = [
-        "kube",
-        "seed-users",
-        "--homeserver",
-        f"http://{target.synapse_host}:{target.internal_api_port}",
-        "--server-name",
-        estate.department(DEPT).server_name,
-        "--shared-secret-file",
-        str(dept_dir / "secrets" / "registration_shared_secret"),
-        "--operator-password-file",
-        str(operator),
-        "--users-dir",
-        str(users),
-    ]
-    for _ in range(2):
-        result = _run(*args)
-        assert result.returncode == 0, result.stderr
-        assert "seeded 2 users" in result.stdout
-    server = estate.department(DEPT).server_name
-    with demo.http(DEPT) as client:
-        login = client.post(
-            "/_matrix/client/v3/login",
-            json={
-                "type": "m.login.password",
-                "identifier": {"type": "m.id.user", "user": f"@kube-seed-carol:{server}"},
-                "password": "carol-password-1",
-            },
-        )
-        assert login.status_code == 200, login.text
-    operator.write_text("not-the-operator-password")
-    wrong = _run(*args)
-    assert wrong.returncode == 1
-    assert "operator login failed" in wrong.stderr.replace("\n", " ")

@@ -45,13 +45,33 @@ def profile(demo: Demo, dept_id: str, token: str, user_id: str) -> dict[str, str
 
 
 @pytest.mark.parametrize("dept_id", ["cabinet-office", "home-office", "hm-treasury"])
-def test_every_department_offers_its_own_sign_in(demo: Demo, dept_id: str) -> None:
+def test_every_department_offers_its_own_sign_in_and_no_password_login(
+    demo: Demo, dept_id: str
+) -> None:
     issuer = demo.department(dept_id)["identity"]["issuer"]
     with demo.http(dept_id) as client:
         flows = client.get("/_matrix/client/v3/login").json()["flows"]
+        password = client.post(
+            "/_matrix/client/v3/login",
+            json={
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": "bob"},
+                "password": people_passwords(demo, dept_id)["bob"],
+            },
+        )
     [sso] = [f for f in flows if f["type"] == "m.login.sso"]
     # Element draws its "Sign in with ..." button from this provider list.
     assert [p["id"] for p in sso["identity_providers"]] == [AUTH_PROVIDER]
+    assert "m.login.password" not in {f["type"] for f in flows}
+    assert password.status_code in (400, 403) and "access_token" not in password.json()
+    # The same person, through the portal.
+    result = login(
+        base_url(demo, dept_id),
+        "bob",
+        people_passwords(demo, dept_id)["bob"],
+        verify=str(demo.ca_file),
+    )
+    assert result.user_id == demo.user(dept_id, "bob")["user_id"]
     with httpx.Client(verify=str(demo.ca_file), timeout=30) as http:
         discovery = http.get(f"{issuer}/.well-known/openid-configuration").json()
     assert discovery["issuer"] == issuer

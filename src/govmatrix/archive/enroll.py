@@ -78,6 +78,23 @@ def operator_token(http: httpx.Client, server_name: str, shared: str, password: 
     )
 
 
+def operator_token_from_file(http: httpx.Client, path: Path) -> str:
+    """The operator's access token, kept in a file since its registration: where password
+    login is off (single sign-on), the operator cannot log in again."""
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise EnrolError(f"cannot read the operator token {path}: {exc.strerror}") from None
+    whoami = http.get("/_matrix/client/v3/account/whoami", headers=_bearer(token))
+    if whoami.status_code == 401:
+        raise EnrolError(
+            f"the operator token in {path} is no longer valid (logged out?); register a new "
+            "operator with the registration shared secret and store its token there"
+        )
+    _check(whoami, "operator token check")
+    return token
+
+
 def enrol(
     config: ArchiveConfig, shared_secret_file: Path, operator_password_file: Path
 ) -> Enrolment:

@@ -82,18 +82,20 @@ class Homeserver:
     def user_id(self, localpart: str) -> str:
         return f"@{localpart}:{self.server_name}"
 
-    def ensure_user(self, admin_token: str, localpart: str, password: str, displayname: str) -> str:
+    def ensure_user(
+        self, admin_token: str, localpart: str, password: str | None, displayname: str
+    ) -> str:
+        """Create or update `localpart`; without a password where people sign in through
+        single sign-on (Synapse refuses to set one when password login is off)."""
         user = self.user_id(localpart)
+        body: dict[str, Any] = {"displayname": displayname, "admin": False, "logout_devices": False}
+        if password is not None:
+            body["password"] = password
         self.call(
             "PUT",
             f"/_synapse/admin/v2/users/{quote(user)}",
             admin_token,
-            json={
-                "password": password,
-                "displayname": displayname,
-                "admin": False,
-                "logout_devices": False,
-            },
+            json=body,
             what=f"create {user}",
         )
         return user
@@ -153,20 +155,6 @@ class Homeserver:
             admin_token,
             json={},
             what=f"admin login as {user}",
-        )
-        return cast(str, data["access_token"])
-
-    def password_login(self, localpart: str, password: str) -> str:
-        data = self.call(
-            "POST",
-            "/_matrix/client/v3/login",
-            json={
-                "type": "m.login.password",
-                "identifier": {"type": "m.id.user", "user": localpart},
-                "password": password,
-                "initial_device_display_name": "govmatrix demo",
-            },
-            what=f"password login {localpart}",
         )
         return cast(str, data["access_token"])
 

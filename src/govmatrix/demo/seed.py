@@ -18,10 +18,11 @@ from govmatrix.demo.pictures import png
 from govmatrix.demo.system import wait_for
 from govmatrix.identity import AUTH_PROVIDER
 from govmatrix.materialise import write_file
-from govmatrix.render.context import ARCHIVE_SENDER
+from govmatrix.render.context import ARCHIVE_SENDER, make_context
 
 if TYPE_CHECKING:
     from govmatrix.demo.stack import DemoStack
+    from govmatrix.estate.schema import Department
 
 ADMIN = "govmatrix-admin"
 PEOPLE = directories.PEOPLE  # the same people in Synapse and in each directory
@@ -33,6 +34,10 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:
     write_file(path, json.dumps(data, indent=2, sort_keys=True) + "\n", 0o600)
+
+
+def _uses_sso(stack: DemoStack, dept: Department) -> bool:
+    return make_context(stack.estate, dept, stack.target(dept), stack.graph).sso is not None
 
 
 def ensure_admins(stack: DemoStack) -> dict[str, Any]:
@@ -52,14 +57,17 @@ def ensure_admins(stack: DemoStack) -> dict[str, Any]:
                     {"user_id": result["user_id"], "password": password, "admin": True}
                 )
                 write_private_json(layout.credentials, creds)
-            # The operator's password as a file, for tools that act as the operator (the
-            # leaver sync), as on hosts (the secrets role's .operator_password).
+            # For tools that act as the operator (the leaver sync): its token where password
+            # login is off (single sign-on), else its password, as on hosts (the secrets
+            # role's .operator_password). Only the one in use is kept.
+            secrets_dir = Path(stack.target(dept).secrets_dir)
             operator = next(u for u in entry["users"] if u.get("admin"))
-            write_file(
-                Path(stack.target(dept).secrets_dir) / ".operator_password",
-                operator["password"] + "\n",
-                0o600,
-            )
+            if _uses_sso(stack, dept):
+                write_file(secrets_dir / ".operator_token", entry["admin_token"] + "\n", 0o600)
+                (secrets_dir / ".operator_password").unlink(missing_ok=True)
+            else:
+                write_file(secrets_dir / ".operator_password", operator["password"] + "\n", 0o600)
+                (secrets_dir / ".operator_token").unlink(missing_ok=True)
             if dept.archive.enabled and not entry.get("archive_admin"):
                 hs.register_appservice_user(
                     stack._secrets(dept)["archive_as_token"], ARCHIVE_SENDER
@@ -86,10 +94,16 @@ def seed(stack: DemoStack) -> dict[str, Any]:
                 user_id = hs.user_id(localpart)
                 if user_id in known:
                     continue
-                password = secrets.token_urlsafe(18)
-                hs.ensure_user(token, localpart, password, f"{display} ({dept.name})")
+                user: dict[str, Any] = {"user_id": user_id, "admin": False}
+                if _uses_sso(stack, dept):
+                    # No Matrix password: they sign in at the department's portal with their
+                    # directory password (credentials: <department>.directory.people).
+                    user["sign_in"] = "single sign-on"
+                else:
+                    user["password"] = secrets.token_urlsafe(18)
+                hs.ensure_user(token, localpart, user.get("password"), f"{display} ({dept.name})")
                 hs.unlimit(token, user_id)
-                entry["users"].append({"user_id": user_id, "password": password, "admin": False})
+                entry["users"].append(user)
                 write_private_json(layout.credentials, creds)
         _link_directory_people(stack, servers, creds)
         rooms = done.setdefault("rooms", {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from govmatrix import secretref
 from govmatrix.identity.directory import Attributes, DirectoryAccess
@@ -33,10 +33,21 @@ class ClaimAttributes(Strict):
 
 
 class OperatorLogin(Strict):
-    """The department's operator admin (`govmatrix-admin`), as the archive's enrolment uses."""
+    """How the sync acts as the department's operator admin (`govmatrix-admin`): with its
+    access token (where password login is off), or as the archive's enrolment does (create it
+    once with the registration shared secret, then log in with its password)."""
 
-    shared_secret_file: str
-    password_file: str
+    token_file: str | None = None
+    shared_secret_file: str | None = None
+    password_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> OperatorLogin:
+        partial = (self.shared_secret_file is None) != (self.password_file is None)
+        by_password = self.shared_secret_file is not None and self.password_file is not None
+        if partial or (self.token_file is not None) == by_password:
+            raise ValueError("operator: give token_file, or shared_secret_file and password_file")
+        return self
 
 
 class SyncConfig(Strict):

@@ -249,20 +249,25 @@ def _archive_recorder(
 def run(config: SyncConfig, *, dry_run: bool, force: bool) -> SyncReport:
     """One sync of `config`'s department: read, plan, guard, then (unless a dry run or
     refused) deactivate. The report says what happened either way; the caller writes it."""
-    from govmatrix.archive.enroll import EnrolError, operator_token
+    from govmatrix.archive.enroll import EnrolError, operator_token, operator_token_from_file
     from govmatrix.identity.directory import read_users
 
     report = SyncReport(config.department, now(), dry_run=dry_run, forced=force)
     directory = read_users(config.directory_access())
     verify: str | bool = config.homeserver_ca_file or True
     with httpx.Client(base_url=config.homeserver_url, timeout=30, verify=verify) as http:
+        operator = config.operator
         try:
-            token = operator_token(
-                http,
-                config.server_name,
-                Path(config.operator.shared_secret_file).read_text().strip(),
-                Path(config.operator.password_file).read_text().strip(),
-            )
+            if operator.token_file is not None:
+                token = operator_token_from_file(http, Path(operator.token_file))
+            else:
+                assert operator.shared_secret_file and operator.password_file
+                token = operator_token(
+                    http,
+                    config.server_name,
+                    Path(operator.shared_secret_file).read_text().strip(),
+                    Path(operator.password_file).read_text().strip(),
+                )
         except (EnrolError, OSError) as exc:
             raise SyncError(f"cannot act as the department's operator: {exc}") from None
         http.headers["Authorization"] = f"Bearer {token}"
@@ -286,6 +291,8 @@ def run(config: SyncConfig, *, dry_run: bool, force: bool) -> SyncReport:
                         # The report keeps who was deactivated before the failure.
                         report.error = str(exc)
         finally:
-            http.post("/_matrix/client/v3/logout")
+            # A session this run logged in ends with it; the stored operator token is kept.
+            if operator.token_file is None:
+                http.post("/_matrix/client/v3/logout")
     report.finished_at = now()
     return report

@@ -40,6 +40,7 @@ def test_synapse_sends_people_to_their_departments_portal() -> None:
     assert "client_secret" not in provider
     # Never take over an existing account by its name: only a recorded subject links.
     assert provider["allow_existing_users"] is False
+    assert hs["password_config"] == {"enabled": False}  # people sign in through SSO only
     mapping = provider["user_mapping_provider"]["config"]
     assert mapping["subject_claim"] == "sub"
     assert mapping["localpart_template"] == "{{ user.preferred_username | lower }}"
@@ -84,6 +85,7 @@ def test_hosts_and_clusters_keep_password_login_for_now() -> None:
             files = render(estate, dept, target_for(kind, estate, dept))
             hs = yaml.safe_load(files["synapse/homeserver.yaml"].text)
             assert "oidc_providers" not in hs, (kind, dept.id)
+            assert "password_config" not in hs, (kind, dept.id)
             assert not any(p.startswith("identity/llng") for p in files), (kind, dept.id)
 
 

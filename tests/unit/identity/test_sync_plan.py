@@ -128,6 +128,22 @@ def test_the_demo_renders_a_sync_config_the_sync_accepts() -> None:
     assert cfg.directory.bind_password_generated == f"{target.secrets_dir}/ldap_bind_password"
     assert "ldap_bind_password" in {s.name for s in required_secrets(dept, target)}
     assert cfg.max_deactivation_share == dept.identity.max_deactivation_share
+    # Password login is off under SSO: the sync acts with the operator's token.
+    assert cfg.operator.token_file == f"{target.secrets_dir}/.operator_token"
+    assert cfg.operator.password_file is None
+
+
+def test_the_operator_is_reached_one_way_only() -> None:
+    assert config.OperatorLogin(token_file="/t").token_file == "/t"
+    assert config.OperatorLogin(shared_secret_file="/s", password_file="/p").password_file
+    for wrong in (
+        {},
+        {"password_file": "/p"},
+        {"token_file": "/t", "password_file": "/p"},
+        {"token_file": "/t", "password_file": "/p", "shared_secret_file": "/s"},
+    ):
+        with pytest.raises(ValueError, match="token_file, or shared_secret_file"):
+            config.OperatorLogin(**wrong)
 
 
 def test_hosts_and_clusters_get_no_sync_config_yet() -> None:
