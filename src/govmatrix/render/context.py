@@ -35,14 +35,21 @@ def runs_identity_provider(department: Department, target: Target) -> bool:
     """Whether the target runs the department's bundled OpenID Connect provider
     (LemonLDAP::NG): the demo. The on-prem `identity` role and the Kubernetes objects are
     not built yet (docs/identity.md), so there a bundled department keeps password login."""
-    return target.kind == "demo" and department.identity.provider == "bundled"
+    # A server named by address has no host name for the portal (and its certificate).
+    return (
+        target.kind == "demo"
+        and department.identity.provider == "bundled"
+        and portal_host(department) is not None
+    )
 
 
 def uses_sso(department: Department, target: Target) -> bool:
-    """Synapse signs people in through OpenID Connect: the demo, with its bundled provider or
-    an external issuer. On-prem and Kubernetes do not deliver the client secret or the
+    """Synapse signs people in through OpenID Connect: in the demo, with an external issuer
+    or the bundled provider. On-prem and Kubernetes do not deliver the client secret or the
     provider yet (docs/identity.md), so their Synapse keeps password login."""
-    return target.kind == "demo"
+    return target.kind == "demo" and (
+        department.identity.provider == "external" or runs_identity_provider(department, target)
+    )
 
 
 # The bundled provider's only client: this department's Synapse.

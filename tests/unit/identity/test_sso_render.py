@@ -151,3 +151,14 @@ def test_the_login_form_is_the_one_with_a_password() -> None:
     assert form.fields == {"token": "abc", "user": "", "password": "", "remember": "yes"}
     with pytest.raises(SsoLoginError, match="no login form"):
         login_form("<form><input name='q'></form>")
+
+
+def test_a_server_named_by_address_has_no_portal_and_keeps_password_login() -> None:
+    estate = parse_estate(
+        EXTERNAL.replace("home-office.gov.test", "192.0.2.10").split("    identity:")[0]
+    )
+    dept = estate.department("home-office")
+    files = render(estate, dept, target_for("demo", estate, dept))
+    hs = yaml.safe_load(files["synapse/homeserver.yaml"].text)
+    assert "oidc_providers" not in hs and "password_config" not in hs
+    assert not any(p.startswith("identity/llng") for p in files)
