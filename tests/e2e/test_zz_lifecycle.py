@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from govmatrix.demo import ports
+from tests.e2e.archive_helpers import superuser, supervisorctl
 from tests.e2e.conftest import Demo, demo_args, govmatrix
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +70,8 @@ def test_changed_config_restarts_only_its_synapse(demo: Demo) -> None:
 
 def test_crashed_synapse_is_restarted(demo: Demo) -> None:
     name = "synapse-home-office"
+    # Synapse caches retry timings: restart it, as `down` and `up` would.
+    supervisorctl(demo, "restart", "synapse-cabinet-office")
     before = demo.refresh()["departments"][1]["processes"][name]
     assert before == "RUNNING"
     victim = next(
@@ -90,6 +93,32 @@ def test_crashed_synapse_is_restarted(demo: Demo) -> None:
         not psutil.pid_exists(victim.pid)
         or psutil.Process(victim.pid).status() == psutil.STATUS_ZOMBIE
     )
+
+
+def test_up_retries_peers_that_failed_before_the_restart(demo: Demo) -> None:
+    """A send that failed while the demo went down leaves Synapse backing off from that
+    peer for minutes; `up` retries every peer at once, so the demo comes back healthy.
+    (CI once saw `up` end unhealthy after `down`: Cabinet Office backing off from Home
+    Office.)"""
+    home_office = demo.department("home-office")["server_name"]
+    with superuser(demo, "cabinet-office", dbname="synapse") as conn:
+        conn.execute(
+            "UPDATE destinations SET failure_ts = %s, retry_last_ts = %s,"
+            " retry_interval = 600000 WHERE destination = %s",
+            (int(time.time() * 1000), int(time.time() * 1000), home_office),
+        )
+    # Synapse caches retry timings: restart it, as `down` and `up` would.
+    supervisorctl(demo, "restart", "synapse-cabinet-office")
+    before = demo.refresh()
+    assert not before["healthy"], "the recorded failure should make the peer unreachable"
+    govmatrix(*demo_args("up"))
+    after = demo.refresh()
+    assert after["healthy"], after
+    with superuser(demo, "cabinet-office", dbname="synapse") as conn:
+        failure = conn.execute(
+            "SELECT failure_ts FROM destinations WHERE destination = %s", (home_office,)
+        ).fetchone()
+    assert failure == (None,)
 
 
 def test_down_leaves_nothing_then_up_restores(demo: Demo) -> None:

@@ -213,6 +213,22 @@ class Homeserver:
                 return None  # never contacted: no failures recorded
             raise
 
+    def retry_federation_now(self, admin_token: str, destination: str) -> bool:
+        """Clear Synapse's backoff for `destination` and send what it holds for it now.
+        False when there was nothing to clear (never contacted, or no failure recorded)."""
+        try:
+            self.call(
+                "POST",
+                f"/_synapse/admin/v1/federation/destinations/{destination}/reset_connection",
+                admin_token,
+                json={},
+            )
+        except MatrixError as exc:
+            if exc.status in (400, 404):
+                return False
+            raise
+        return True
+
 
 def registration_mac(secret: str, nonce: str, user: str, password: str, admin: bool) -> str:
     mac = hmac.new(secret.encode(), digestmod=hashlib.sha1)

@@ -384,7 +384,7 @@ class DemoStack:
             self._ensure_running("scheduler", False, report)
             from govmatrix.demo.seed import ensure_admins
 
-            ensure_admins(self)
+            self._retry_federation(ensure_admins(self))
             if seed:
                 done = step("seeding users, rooms and messages")
                 from govmatrix.demo.seed import seed as seed_estate
@@ -714,6 +714,21 @@ class DemoStack:
         elif restart:
             self.supervisor.restart(name)
             report.restarted.append(name)
+
+    def _retry_federation(self, creds: dict[str, Any]) -> None:
+        """Every peer is up now. A send that failed while the demo went down (a peer stopped
+        first) left Synapse backing off from that peer, and `status` would call it
+        unreachable until the backoff ends: retry each peer at once instead. A peer that is
+        really unreachable fails again, and `status` says so."""
+        from govmatrix.demo.matrix import Homeserver
+
+        for dept in self.estate.departments:
+            token = creds.get(dept.id, {}).get("admin_token")
+            if token is None:
+                continue
+            with Homeserver(dept.server_name, self.layout.pki / "ca.crt") as hs:
+                for peer in self.graph.departments[dept.id].peers:
+                    hs.retry_federation_now(token, self.estate.department(peer).server_name)
 
     def _wait_client(self, dept: Department, timeout: float = 30) -> None:
         from govmatrix.demo.matrix import Homeserver
