@@ -10,7 +10,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
+from govmatrix.demo.system import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -74,17 +75,13 @@ def synapse(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log = (home / "synapse.log").open("w")
     proc = subprocess.Popen(command, cwd=home, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        assert proc.poll() is None, (home / "synapse.log").read_text()[-3000:]
+        return httpx.get(f"{url}/_matrix/client/versions", timeout=2).status_code == 200
+
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/_matrix/client/versions", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (home / "synapse.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "Synapse did not start in 120 s"
-            time.sleep(0.5)
+        wait_for(serving, "the seed Job's Synapse to start", 120)
         yield Synapse(url, shared)
     finally:
         proc.terminate()
