@@ -16,6 +16,7 @@ from govmatrix.hsm.plan import uses_hsm
 from govmatrix.render import components
 from govmatrix.render.context import (
     Context,
+    external_client_secret_file,
     make_context,
     runs_identity_provider,
     runs_leaver_sync,
@@ -115,7 +116,7 @@ def required_secrets(
         directory_password_ref=None if bind_password == "generate" else bind_password,
         sso_client_secret=target is not None
         and uses_sso(department, target)
-        and not (identity.provider == "external" and identity.client_secret.startswith("file:")),
+        and external_client_secret_file(department) is None,
         sso_client_secret_ref=(identity.client_secret if identity.provider == "external" else None),
         identity_provider=provider,
     )

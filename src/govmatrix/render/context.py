@@ -52,6 +52,15 @@ def uses_sso(department: Department, target: Target) -> bool:
     )
 
 
+def external_client_secret_file(department: Department) -> str | None:
+    """The file an external issuer's client secret is in, when the estate names one
+    (`file:`): Synapse reads it there, and no target has to deliver it."""
+    identity = department.identity
+    if identity.provider == "external" and identity.client_secret.startswith("file:"):
+        return identity.client_secret.removeprefix("file:")
+    return None
+
+
 # The bundled provider's only client: this department's Synapse.
 SSO_CLIENT_ID = "synapse"
 
@@ -156,11 +165,8 @@ class Context:
             return None
         identity = self.department.identity
         if identity.provider == "external":
-            secret = identity.client_secret
-            path = (
-                secret.removeprefix("file:")
-                if secret.startswith("file:")
-                else self.paths.secret("oidc_client_secret")
+            path = external_client_secret_file(self.department) or self.paths.secret(
+                "oidc_client_secret"
             )
             return SingleSignOn(identity.issuer, identity.client_id, identity.oidc_claims, path)
         # The bundled provider releases the directory's attributes as the standard claims.
