@@ -48,13 +48,25 @@ def enroll(
     operator_password_file: Annotated[
         Path, typer.Option(help="Password file of the department's operator admin.")
     ],
+    operator_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the operator's access token is kept (0600): used if present, else "
+            "stored when the operator is created. Needed where password login is off."
+        ),
+    ] = None,
 ) -> None:
     """Create the archive's Matrix user as a server admin, once (deploy step; idempotent).
     Prints 'enrolled' when it changed something, 'unchanged' otherwise."""
     from govmatrix.archive.enroll import EnrolError, enrol
 
     try:
-        result = enrol(archive_config.load(config), shared_secret_file, operator_password_file)
+        result = enrol(
+            archive_config.load(config),
+            shared_secret_file,
+            operator_password_file,
+            operator_token_file,
+        )
     except (EnrolError, OSError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None

@@ -18,6 +18,7 @@ import httpx
 
 from govmatrix.archive.config import ArchiveConfig
 from govmatrix.demo.matrix import registration_mac
+from govmatrix.materialise import write_file
 from govmatrix.render.context import ARCHIVE_SENDER
 
 OPERATOR_LOCALPART = "govmatrix-admin"
@@ -51,8 +52,19 @@ def _is_admin(http: httpx.Client, as_token: str, user_id: str) -> bool:
     return response.status_code == 200 and bool(response.json().get("admin"))
 
 
-def operator_token(http: httpx.Client, server_name: str, shared: str, password: str) -> str:
-    """Create the operator admin once (shared secret), or log in as it."""
+def operator_token(
+    http: httpx.Client,
+    server_name: str,
+    shared: str,
+    password: str,
+    token_file: Path | None = None,
+) -> str:
+    """The operator admin's access token. With `token_file`: the token kept there, or, when
+    there is none yet, the one from creating the operator (shared secret), stored there
+    (0600); where password login is off (single sign-on) that is the only way in. Without
+    it: create the operator once, or log in with its password."""
+    if token_file is not None and token_file.exists():
+        return operator_token_from_file(http, token_file)
     nonce = _check(http.get("/_synapse/admin/v1/register"), "registration nonce").json()["nonce"]
     body = {
         "nonce": nonce,
@@ -63,7 +75,10 @@ def operator_token(http: httpx.Client, server_name: str, shared: str, password: 
     }
     response = http.post("/_synapse/admin/v1/register", json=body)
     if response.status_code == 200:
-        return str(response.json()["access_token"])
+        token = str(response.json()["access_token"])
+        if token_file is not None:
+            write_file(token_file, token + "\n", 0o600)
+        return token
     if "M_USER_IN_USE" not in response.text:
         _check(response, f"registering {OPERATOR_LOCALPART}")
     login = {
@@ -71,11 +86,16 @@ def operator_token(http: httpx.Client, server_name: str, shared: str, password: 
         "identifier": {"type": "m.id.user", "user": f"@{OPERATOR_LOCALPART}:{server_name}"},
         "password": password,
     }
-    return str(
-        _check(http.post("/_matrix/client/v3/login", json=login), "operator login").json()[
-            "access_token"
-        ]
-    )
+    response = http.post("/_matrix/client/v3/login", json=login)
+    if response.status_code == 400 and token_file is not None:
+        # Password login is off and the token kept since the operator's creation is gone.
+        raise EnrolError(
+            f"{OPERATOR_LOCALPART} exists, password login is off (single sign-on) and there is "
+            f"no operator token at {token_file}: restore that file from backup, or have a "
+            "server admin issue one (POST /_synapse/admin/v1/users/<id>/login) and store it "
+            "there (0600)"
+        )
+    return str(_check(response, "operator login").json()["access_token"])
 
 
 def operator_token_from_file(http: httpx.Client, path: Path) -> str:
@@ -96,7 +116,10 @@ def operator_token_from_file(http: httpx.Client, path: Path) -> str:
 
 
 def enrol(
-    config: ArchiveConfig, shared_secret_file: Path, operator_password_file: Path
+    config: ArchiveConfig,
+    shared_secret_file: Path,
+    operator_password_file: Path,
+    operator_token_file: Path | None = None,
 ) -> Enrolment:
     user_id = f"@{ARCHIVE_SENDER}:{config.server_name}"
     as_token = config.secret(config.as_token_path)
@@ -119,6 +142,7 @@ def enrol(
             config.server_name,
             shared_secret_file.read_text().strip(),
             operator_password_file.read_text().strip(),
+            operator_token_file,
         )
         try:
             _check(
@@ -130,5 +154,6 @@ def enrol(
                 f"making {user_id} a server admin",
             )
         finally:
-            http.post("/_matrix/client/v3/logout", headers=_bearer(token))
+            if operator_token_file is None:  # a kept token stays valid for later runs
+                http.post("/_matrix/client/v3/logout", headers=_bearer(token))
     return Enrolment(user_id, changed=True)

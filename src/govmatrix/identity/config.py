@@ -33,9 +33,13 @@ class ClaimAttributes(Strict):
 
 
 class OperatorLogin(Strict):
-    """How the sync acts as the department's operator admin (`govmatrix-admin`): with its
-    access token (where password login is off), or as the archive's enrolment does (create it
-    once with the registration shared secret, then log in with its password)."""
+    """How the sync acts as the department's operator admin (`govmatrix-admin`):
+    - `token_file` alone: with the access token kept there since the operator's creation (the
+      demo stores it when seeding), where password login is off;
+    - `shared_secret_file` and `password_file`: as the archive's enrolment does (create the
+      operator once with the registration shared secret, then log in with its password);
+    - all three: the kept token, or, before there is one, create the operator and keep its
+      token (on-prem under single sign-on)."""
 
     token_file: str | None = None
     shared_secret_file: str | None = None
@@ -44,9 +48,10 @@ class OperatorLogin(Strict):
     @model_validator(mode="after")
     def _one_way(self) -> OperatorLogin:
         partial = (self.shared_secret_file is None) != (self.password_file is None)
-        by_password = self.shared_secret_file is not None and self.password_file is not None
-        if partial or (self.token_file is not None) == by_password:
-            raise ValueError("operator: give token_file, or shared_secret_file and password_file")
+        if partial or (self.token_file is None and self.shared_secret_file is None):
+            raise ValueError(
+                "operator: give token_file, shared_secret_file and password_file, or both"
+            )
         return self
 
 

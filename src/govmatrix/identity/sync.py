@@ -258,15 +258,17 @@ def run(config: SyncConfig, *, dry_run: bool, force: bool) -> SyncReport:
     with httpx.Client(base_url=config.homeserver_url, timeout=30, verify=verify) as http:
         operator = config.operator
         try:
-            if operator.token_file is not None:
-                token = operator_token_from_file(http, Path(operator.token_file))
+            token_file = Path(operator.token_file) if operator.token_file else None
+            if operator.shared_secret_file is None or operator.password_file is None:
+                assert token_file is not None
+                token = operator_token_from_file(http, token_file)
             else:
-                assert operator.shared_secret_file and operator.password_file
                 token = operator_token(
                     http,
                     config.server_name,
                     Path(operator.shared_secret_file).read_text().strip(),
                     Path(operator.password_file).read_text().strip(),
+                    token_file,
                 )
         except (EnrolError, OSError) as exc:
             raise SyncError(f"cannot act as the department's operator: {exc}") from None
