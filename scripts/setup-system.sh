@@ -26,6 +26,7 @@ packages=(
   libcrypt-openssl-x509-perl
   libio-string-perl
   libio-socket-timeout-perl
+  libunicode-string-perl      # the LDAP backend (Recommends, which hosts do not install)
   libstring-random-perl       # OpenID Connect issuer
   libgd-securityimage-perl    # the portal always loads its captcha module
   libimage-magick-perl

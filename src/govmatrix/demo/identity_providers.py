@@ -16,15 +16,12 @@ from govmatrix.demo.layout import DEMO_USER
 from govmatrix.demo.supervisor import Program
 from govmatrix.demo.system import chown_tree, listening, wait_for
 from govmatrix.estate.schema import Department
+from govmatrix.identity import portal
 from govmatrix.render import paths
 from govmatrix.render.context import make_context, runs_identity_provider
 
 if TYPE_CHECKING:
     from govmatrix.demo.stack import DemoStack
-
-FASTCGI_SERVER = "/usr/sbin/llng-fastcgi-server"
-# Enough for a burst of logins on 2 cores; each process holds a compiled portal (~60 MB).
-PROCESSES = 3
 
 
 def departments(stack: DemoStack) -> list[Department]:
@@ -44,23 +41,15 @@ def programs(stack: DemoStack) -> list[Program]:
         out.append(
             Program(
                 f"identity-{dept.id}",
-                (
-                    FASTCGI_SERVER,
-                    "--foreground",
-                    "--proc",
-                    str(PROCESSES),
-                    "--listen",
-                    f"{t.synapse_address}:{t.identity_port}",
-                    "--pid",
-                    str(_state_dir(stack, dept) / "fastcgi.pid"),
+                tuple(
+                    portal.fastcgi_command(
+                        f"{t.synapse_address}:{t.identity_port}",
+                        str(_state_dir(stack, dept) / "fastcgi.pid"),
+                    )
                 ),
                 stack.layout.logs / f"identity-{dept.id}.log",
                 user=DEMO_USER,
-                env={
-                    "LLNG_DEFAULTCONFFILE": f"{t.config_dir}/{paths.IDENTITY_PROVIDER_INI}",
-                    # Portal and user events go to the program's log, not to syslog.
-                    "LLNG_DEFAULTLOGGER": "Lemonldap::NG::Common::Logger::Std",
-                },
+                env=portal.environment(f"{t.config_dir}/{paths.IDENTITY_PROVIDER_INI}"),
             )
         )
     return out

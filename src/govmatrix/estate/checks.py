@@ -27,6 +27,7 @@ def run(data: dict[str, Any]) -> list[Finding]:
     findings += _federation(data, departments, partners)
     findings += _kubernetes_backups(data, departments)
     findings += _tls_pin_in_a_file(data, departments)
+    findings += _host_identity_secrets_in_files(data, departments)
     return findings
 
 
@@ -235,3 +236,34 @@ def _tls_pin_in_a_file(
             "set hsm.keys.tls.pin to file:PATH (a root-only file on the host) or generate, "
             "or leave the TLS key out of hsm.keys",
         )
+
+
+def _host_identity_secrets_in_files(
+    data: dict[str, Any], departments: list[tuple[int, dict[str, Any]]]
+) -> Iterator[Finding]:
+    """On-prem, identity secrets issued elsewhere are read on the host: the directory's bind
+    password is copied from its file into the department's secrets, and Synapse reads an
+    external issuer's client secret from its file. An env: or vault: reference would have
+    to pass through the controller, so it is refused."""
+    defaults = _section(_section(_section(data, "estate"), "defaults"), "identity")
+    for index, dept in departments:
+        if dept.get("target") != "onprem":
+            continue
+        own = _section(dept, "identity")
+        identity = {**defaults, **own}
+        directory = {**_section(defaults, "directory"), **_section(own, "directory")}
+        name = _str(dept, "id") or f"departments[{index}]"
+        refs: list[tuple[tuple[str, ...], Any]] = [
+            (("directory", "bind_password"), directory.get("bind_password"))
+        ]
+        if identity.get("provider") == "external":
+            refs.append((("client_secret",), identity.get("client_secret")))
+        for sub, ref in refs:
+            if not isinstance(ref, str) or ref == "generate" or ref.startswith("file:"):
+                continue
+            yield (
+                ("departments", index, "identity", *sub),
+                f"department '{name}' runs on-prem, where identity secrets are read from "
+                f"files on the host, but identity.{'.'.join(sub)} is '{ref}'",
+                "give file:PATH (a root-only file on the department's host)",
+            )

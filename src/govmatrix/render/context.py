@@ -6,8 +6,10 @@ which workers, which ports) are made here, where they can be tested.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from govmatrix.estate.federation import DepartmentFederation, FederationGraph
 from govmatrix.estate.pki_plan import portal_host
@@ -24,32 +26,45 @@ from govmatrix.render.targets import Target
 ARCHIVE_SENDER = "_govmatrix_archive"
 
 
+# Targets that deploy identity: the demo (its supervisor) and on-prem (the `identity` role).
+# Kubernetes objects for the provider and the sync are not built yet (docs/identity.md), so
+# there a department keeps password login.
+IDENTITY_TARGETS = ("demo", "onprem")
+
+
 def runs_leaver_sync(department: Department, target: Target) -> bool:
-    """Whether the target deploys the leaver sync (identity/sync.yaml and its schedule): the
-    demo, for a department with a directory. The on-prem `identity` role and the Kubernetes
-    CronJob are not built yet (docs/identity.md)."""
-    return target.kind == "demo" and department.identity.directory is not None
+    """Whether the target deploys the leaver sync (identity/sync.yaml and its schedule), for a
+    department with a directory."""
+    return target.kind in IDENTITY_TARGETS and department.identity.directory is not None
 
 
 def runs_identity_provider(department: Department, target: Target) -> bool:
     """Whether the target runs the department's bundled OpenID Connect provider
-    (LemonLDAP::NG): the demo. The on-prem `identity` role and the Kubernetes objects are
-    not built yet (docs/identity.md), so there a bundled department keeps password login."""
+    (LemonLDAP::NG)."""
     # A server named by address has no host name for the portal (and its certificate).
     return (
-        target.kind == "demo"
+        target.kind in IDENTITY_TARGETS
         and department.identity.provider == "bundled"
         and portal_host(department) is not None
     )
 
 
 def uses_sso(department: Department, target: Target) -> bool:
-    """Synapse signs people in through OpenID Connect: in the demo, with an external issuer
-    or the bundled provider. On-prem and Kubernetes do not deliver the client secret or the
-    provider yet (docs/identity.md), so their Synapse keeps password login."""
-    return target.kind == "demo" and (
+    """Synapse signs people in through OpenID Connect: with an external issuer or the bundled
+    provider, where the target deploys identity."""
+    return target.kind in IDENTITY_TARGETS and (
         department.identity.provider == "external" or runs_identity_provider(department, target)
     )
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def external_client_secret_file(department: Department) -> str | None:
@@ -122,15 +137,21 @@ class Context:
 
     @property
     def runs_directory(self) -> bool:
-        """The demo runs each bundled department's directory itself (slapd on loopback);
-        elsewhere the estate's URL names the department's own directory."""
-        return self.target.kind == "demo" and self.department.identity.provider == "bundled"
+        """Whether govmatrix runs the department's directory (OpenLDAP): the demo, for every
+        bundled department (on its loopback address); on-prem, for a bundled department whose
+        directory URL is a loopback address (the `identity` role installs slapd on the
+        host). Any other URL names the department's own directory (AD or LDAP)."""
+        if self.department.identity.provider != "bundled" or self.directory is None:
+            return False
+        if self.target.kind == "demo":
+            return True
+        return self.target.kind == "onprem" and is_loopback_url(self.directory.url)
 
     @property
     def directory_url(self) -> str | None:
         if self.directory is None:
             return None
-        if self.runs_directory:
+        if self.runs_directory and self.target.kind == "demo":
             return f"ldap://{self.target.public_address}:{self.target.directory_port}"
         return self.directory.url
 

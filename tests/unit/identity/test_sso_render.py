@@ -78,15 +78,33 @@ def test_the_portal_gets_its_own_vhost_with_admin_apis_closed() -> None:
     assert "(adminSessions|proxy|sessions|config|notification)" in site
 
 
-def test_hosts_and_clusters_keep_password_login_for_now() -> None:
+def test_hosts_sign_in_through_their_portal() -> None:
     estate = load_estate(DEMO)
-    for kind in ("onprem", "kubernetes"):
-        for dept in estate.departments:
-            files = render(estate, dept, target_for(kind, estate, dept))
-            hs = yaml.safe_load(files["synapse/homeserver.yaml"].text)
-            assert "oidc_providers" not in hs, (kind, dept.id)
-            assert "password_config" not in hs, (kind, dept.id)
-            assert not any(p.startswith("identity/llng") for p in files), (kind, dept.id)
+    dept = estate.department("cabinet-office")
+    target = target_for("onprem", estate, dept)
+    files = render(estate, dept, target)
+    hs = yaml.safe_load(files["synapse/homeserver.yaml"].text)
+    [provider] = hs["oidc_providers"]
+    assert provider["issuer"] == "https://auth.cabinet-office.gov.test"
+    assert provider["client_secret_path"] == f"{target.secrets_dir}/oidc_client_secret"
+    assert hs["password_config"] == {"enabled": False}
+    assert "identity/lemonldap-ng.ini" in files
+    conf = files["identity/llng-conf/lmConf-1.json"].text
+    # The estate's directory (here the default: slapd on the host, installed by the role).
+    assert '"ldapServer": "ldap://127.0.0.1:389"' in conf
+    site = files["nginx/cabinet-office.conf"].text
+    assert "server_name auth.cabinet-office.gov.test;" in site
+    assert f"fastcgi_pass {target.synapse_address}:{target.identity_port};" in site
+
+
+def test_clusters_keep_password_login_for_now() -> None:
+    estate = load_estate(DEMO)
+    for dept in estate.departments:
+        files = render(estate, dept, target_for("kubernetes", estate, dept))
+        hs = yaml.safe_load(files["synapse/homeserver.yaml"].text)
+        assert "oidc_providers" not in hs, dept.id
+        assert "password_config" not in hs, dept.id
+        assert not any(p.startswith("identity/") for p in files), dept.id
 
 
 EXTERNAL = """
@@ -162,3 +180,12 @@ def test_a_server_named_by_address_has_no_portal_and_keeps_password_login() -> N
     hs = yaml.safe_load(files["synapse/homeserver.yaml"].text)
     assert "oidc_providers" not in hs and "password_config" not in hs
     assert not any(p.startswith("identity/llng") for p in files)
+
+
+def test_make_setup_installs_what_the_portal_needs_on_hosts_too() -> None:
+    """The demo machine (`make setup`) and the identity role install the same packages."""
+    from govmatrix.identity.portal import PACKAGES
+
+    script = (ROOT / "scripts/setup-system.sh").read_text()
+    listed = {line.split()[0] for line in script.splitlines() if line.startswith("  l")}
+    assert set(PACKAGES) <= listed, set(PACKAGES) - listed

@@ -133,26 +133,37 @@ def test_the_demo_renders_a_sync_config_the_sync_accepts() -> None:
     assert cfg.operator.password_file is None
 
 
-def test_the_operator_is_reached_one_way_only() -> None:
+def test_the_operator_is_reached_by_token_password_or_both() -> None:
     assert config.OperatorLogin(token_file="/t").token_file == "/t"
     assert config.OperatorLogin(shared_secret_file="/s", password_file="/p").password_file
-    for wrong in (
-        {},
-        {"password_file": "/p"},
-        {"token_file": "/t", "password_file": "/p"},
-        {"token_file": "/t", "password_file": "/p", "shared_secret_file": "/s"},
-    ):
-        with pytest.raises(ValueError, match="token_file, or shared_secret_file"):
+    both = config.OperatorLogin(token_file="/t", password_file="/p", shared_secret_file="/s")
+    assert both.token_file == "/t" and both.shared_secret_file == "/s"
+    for wrong in ({}, {"password_file": "/p"}, {"token_file": "/t", "password_file": "/p"}):
+        with pytest.raises(ValueError, match="give token_file, shared_secret_file"):
             config.OperatorLogin(**wrong)
 
 
-def test_hosts_and_clusters_get_no_sync_config_yet() -> None:
+def test_hosts_get_a_sync_config_that_creates_the_operator_once() -> None:
     estate = load_estate(ROOT / "inventories/demo/estate.yml")
     dept = estate.departments[0]
-    for kind in ("onprem", "kubernetes"):
-        target = target_for(kind, estate, dept)
-        assert "identity/sync.yaml" not in render(estate, dept, target)
-        assert "ldap_bind_password" not in {s.name for s in required_secrets(dept, target)}
+    target = target_for("onprem", estate, dept)
+    cfg = config.SyncConfig.model_validate(
+        yaml.safe_load(render(estate, dept, target)["identity/sync.yaml"].text)
+    )
+    # The estate's directory URL (the default is loopback: slapd on the host).
+    assert cfg.directory.url == dept.identity.directory.url
+    assert cfg.operator.token_file == f"{target.secrets_dir}/.operator_token"
+    assert cfg.operator.shared_secret_file == f"{target.secrets_dir}/registration_shared_secret"
+    assert cfg.operator.password_file == f"{target.secrets_dir}/.operator_password"
+    assert "ldap_bind_password" in {s.name for s in required_secrets(dept, target)}
+
+
+def test_clusters_get_no_sync_config_yet() -> None:
+    estate = load_estate(ROOT / "inventories/demo/estate.yml")
+    dept = estate.departments[0]
+    target = target_for("kubernetes", estate, dept)
+    assert "identity/sync.yaml" not in render(estate, dept, target)
+    assert "ldap_bind_password" not in {s.name for s in required_secrets(dept, target)}
 
 
 def test_a_broken_sync_config_names_the_file(tmp_path: Path) -> None:

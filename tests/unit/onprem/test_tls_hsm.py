@@ -92,8 +92,9 @@ def test_the_roles_get_nginx_files_that_name_the_token_key() -> None:
         "worker_user": "www-data",
     }
     site = next(f["content"] for f in got["files"] if f["path"] == "nginx/ministry-a.conf")
-    assert site.count(f"ssl_certificate_key {tls_hsm['key_file']};") == 2  # 443 and 8448
-    assert site.count(f"ssl_password_file {tls_hsm['pin_file']};") == 2
+    # 443, the portal on 443 and 8448
+    assert site.count(f"ssl_certificate_key {tls_hsm['key_file']};") == 3
+    assert site.count(f"ssl_password_file {tls_hsm['pin_file']};") == 3
     assert "server.key;" not in site
     # The token and label the key file will name are the plan's.
     tls_key = got["hsm"]["keys"]["tls"]
