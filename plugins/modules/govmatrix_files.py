@@ -35,6 +35,7 @@ options:
 """
 
 import grp
+import json
 import os
 import pwd
 import re
@@ -42,7 +43,17 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-PLACEHOLDER = re.compile(r"@@secret:([a-z0-9_]+)@@")
+# `@@secret:NAME:json@@` is filled JSON-escaped (a PEM key inside a JSON string), as in
+# govmatrix.render.secrets.fill.
+PLACEHOLDER = re.compile(r"@@secret:([a-z0-9_]+)(?::json)?@@")
+
+
+def fill(template, values):
+    def one(match):
+        value = values[match.group(1)]
+        return json.dumps(value)[1:-1] if match.group(0).endswith(":json@@") else value
+
+    return PLACEHOLDER.sub(one, template)
 
 
 class UnknownOwner(KeyError):
@@ -91,10 +102,17 @@ def secret_values(module, names):
 
 
 def mask(text, values):
-    # Longest first, so a value that contains another is masked whole.
-    for name, value in sorted(values.items(), key=lambda item: -len(item[1])):
+    # Longest first, so a value that contains another is masked whole; JSON-escaped forms
+    # too (a PEM key in a JSON file), so a diff never shows a secret.
+    forms = []
+    for name, value in values.items():
         if value:
-            text = text.replace(value, f"@@secret:{name}@@")
+            forms.append((value, f"@@secret:{name}@@"))
+            escaped = json.dumps(value)[1:-1]
+            if escaped != value:
+                forms.append((escaped, f"@@secret:{name}:json@@"))
+    for value, marker in sorted(forms, key=lambda item: -len(item[0])):
+        text = text.replace(value, marker)
     return text
 
 
@@ -118,9 +136,7 @@ def ensure_file(module, spec, values):
     """Returns (changed, diff or None)."""
     dest, mode = spec["dest"], int(spec["mode"], 8)
     template = spec["content"]
-    text = (
-        PLACEHOLDER.sub(lambda m: values[m.group(1)], template) if spec.get("secret") else template
-    )
+    text = fill(template, values) if spec.get("secret") else template
     data = text.encode("utf-8")
     uid, gid = ids(spec["owner"])
     before = None

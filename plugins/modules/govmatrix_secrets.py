@@ -16,7 +16,10 @@ options:
     type: path
     required: true
   secrets:
-    description: Secret specs from the govmatrix_render lookup (name, kind, file, owner).
+    description:
+      - Secret specs from the govmatrix_render lookup (name, kind, file, owner, source).
+      - With I(source), the secret was issued elsewhere (the estate's file reference) and is
+        copied from that file on the host, kept in step with it, never generated.
     type: list
     elements: dict
     required: true
@@ -25,6 +28,7 @@ options:
 import base64
 import os
 import secrets as secrets_lib
+import subprocess
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -43,6 +47,15 @@ def generate(kind):
         return f"-----BEGIN PRIVATE KEY-----\n{der}\n-----END PRIVATE KEY-----\n"
     if kind in ("token", "password"):
         return secrets_lib.token_urlsafe(32)
+    if kind == "rsa_pem":
+        # PKCS#1, which LemonLDAP::NG's Crypt::OpenSSL::RSA reads (the bundled provider's
+        # ID-token signing key). OpenSSL is on every Debian host (ca-certificates needs it).
+        return subprocess.run(
+            ["openssl", "genrsa", "-traditional", "2048"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     raise ValueError(f"unknown secret kind {kind!r}")
 
 
@@ -55,6 +68,19 @@ def write_new(path, text):
         os.link(tmp, path)  # fails if the file appeared meanwhile: never overwrite a secret
     finally:
         os.unlink(tmp)
+
+
+def replace(path, text):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def main():
@@ -72,9 +98,28 @@ def main():
             names = [spec["name"] for spec in module.params["secrets"]]
             module.exit_json(changed=True, generated=names, permissions_fixed=[])
         module.fail_json(msg=f"secrets directory {directory} does not exist; create it first")
+    copied = []
     for spec in module.params["secrets"]:
         path = os.path.join(directory, spec["file"])
-        if not os.path.exists(path):
+        source = spec.get("source")
+        if source:
+            try:
+                with open(source, encoding="utf-8") as handle:
+                    value = handle.read().strip()
+            except OSError as exc:
+                module.fail_json(
+                    msg=f"secret {spec['name']} is read from {source} on this host: "
+                    f"{exc.strerror}; put it there (root-only) first"
+                )
+            current = None
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as handle:
+                    current = handle.read()
+            if current != value:
+                copied.append(spec["name"])
+                if not module.check_mode:
+                    replace(path, value)
+        elif not os.path.exists(path):
             generated.append(spec["name"])
             if not module.check_mode:
                 try:
@@ -87,7 +132,12 @@ def main():
             )
             if module.set_fs_attributes_if_different(attrs, False):
                 fixed.append(spec["name"])
-    module.exit_json(changed=bool(generated or fixed), generated=generated, permissions_fixed=fixed)
+    module.exit_json(
+        changed=bool(generated or fixed or copied),
+        generated=generated,
+        copied=copied,
+        permissions_fixed=fixed,
+    )
 
 
 if __name__ == "__main__":

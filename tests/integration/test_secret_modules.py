@@ -128,3 +128,58 @@ def test_a_missing_secret_is_a_clear_error(tmp_path: Path) -> None:
     task = files_task(tmp_path, directory, "@@secret:db@@", ignore_errors=True)
     result = results(play(tmp_path, [task]))[0]
     assert result["failed"] and "run govmatrix_secrets first" in result["msg"]
+
+
+def test_the_providers_signing_key_is_an_rsa_key_its_portal_reads(tmp_path: Path) -> None:
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    spec = {"name": "oidc_signing_key", "kind": "rsa_pem", "file": ".oidc", "owner": "root"}
+    task = {"govmatrix_secrets": {"directory": str(directory), "secrets": [spec]}}
+    results(play(tmp_path, [task]))
+    pem = (directory / ".oidc").read_text()
+    # PKCS#1, the form LemonLDAP::NG's Crypt::OpenSSL::RSA reads in every version.
+    assert pem.startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert load_pem_private_key(pem.encode(), password=None).key_size == 2048
+
+
+def test_a_secret_issued_elsewhere_is_copied_from_its_file_and_followed(tmp_path: Path) -> None:
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    source = tmp_path / "ldap-bind.password"
+    spec = {
+        "name": "ldap_bind_password",
+        "kind": "password",
+        "file": "ldap_bind_password",
+        "owner": "root",
+        "source": str(source),
+    }
+    task = {"govmatrix_secrets": {"directory": str(directory), "secrets": [spec]}}
+    missing = results(play(tmp_path, [{**task, "ignore_errors": True}]))[0]
+    assert missing["failed"] and str(source) in missing["msg"]
+    source.write_text("issued-by-the-directory-team\n")
+    first = results(play(tmp_path, [task]))[0]
+    assert first["copied"] == ["ldap_bind_password"] and not first["generated"]
+    copy = directory / "ldap_bind_password"
+    assert copy.read_text() == "issued-by-the-directory-team"
+    assert copy.stat().st_mode & 0o777 == 0o600
+    assert not results(play(tmp_path, [task]))[0]["changed"]
+    source.write_text("rotated\n")
+    assert results(play(tmp_path, [task]))[0]["copied"] == ["ldap_bind_password"]
+    assert copy.read_text() == "rotated"
+    assert "rotated" not in json.dumps(results(play(tmp_path, [task])))
+
+
+def test_json_placeholders_are_escaped_and_masked_in_diffs(tmp_path: Path) -> None:
+    directory = tmp_path / "secrets"
+    directory.mkdir()
+    results(play(tmp_path, [secrets_task(directory)]))
+    pem = (directory / "checkpoint.key").read_text()
+    template = '{"key": "@@secret:checkpoint:json@@"}\n'
+    results(play(tmp_path, [files_task(tmp_path, directory, template)]))
+    dest = tmp_path / "conf" / "pgpass"
+    assert json.loads(dest.read_text())["key"] == pem  # newlines survive the JSON string
+    other = files_task(tmp_path, directory, '{"other": "@@secret:checkpoint:json@@"}\n')
+    diff = results(play(tmp_path, [other], "--check", "--diff"))[0]
+    body = pem.splitlines()[1]
+    assert body not in json.dumps(diff), "the diff shows the key"
+    assert "@@secret:checkpoint:json@@" in diff["diff"][0]["before"]
