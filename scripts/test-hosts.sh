@@ -111,13 +111,13 @@ apt_cache() {
 
 wheel_cache() {
   mkdir -p "$WHEELS"
-  local stamp="$WHEELS/.complete-$SYNAPSE_VERSION-postgres-redis" pip_log="$STATE/pip-wheel.log"
+  local stamp="$WHEELS/.complete-$SYNAPSE_VERSION-postgres-redis-oidc" pip_log="$STATE/pip-wheel.log"
   # `pip wheel`, not `pip download`: psycopg2 ships only as source, and the hosts should not
   # need a compiler. The containers run Debian's Python 3.11, as /usr/bin/python3 here does.
   local wheel=(/usr/bin/python3 -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$WHEELS")
   if [ ! -f "$stamp" ]; then
     log "filling the wheel cache $WHEELS (matrix-synapse $SYNAPSE_VERSION; log: $pip_log)"
-    "${wheel[@]}" "matrix-synapse[postgres,redis]==$SYNAPSE_VERSION" pip setuptools wheel >"$pip_log" 2>&1 \
+    "${wheel[@]}" "matrix-synapse[postgres,redis,oidc]==$SYNAPSE_VERSION" pip setuptools wheel >"$pip_log" 2>&1 \
       || { tail -20 "$pip_log" >&2; exit 1; }
     touch "$stamp"
   fi

@@ -240,9 +240,14 @@ def exposure(host: Any, unit: str) -> float:
     return float(match.group(1))
 
 
+# The portal, the directory and the leaver sync, where the identity role runs them.
+IDENTITY_UNITS = ("govmatrix-identity", "govmatrix-directory", "govmatrix-identity-sync")
+
+
 def check_exposure(host: Any) -> dict[str, float]:
     units = ["govmatrix-synapse", "govmatrix-archive"]
     units += [f"govmatrix-synapse-worker@{w.name}" for w in workers(host)]
+    units += [u for u in IDENTITY_UNITS if host.file(f"/etc/systemd/system/{u}.service").exists]
     levels = {u: exposure(host, u) for u in units}
     print(json.dumps({"systemd_analyze_security_exposure": levels}))
     for unit, level in levels.items():
@@ -370,3 +375,103 @@ def check_restore_drill(host: Any) -> None:
     drill = host.run(f"{HOST_GOVMATRIX} backup drill --config {config}")
     assert drill.rc == 0, (drill.stdout[-4000:], drill.stderr[-2000:])
     assert "PASSED" in drill.stdout and "serving the live server's signing key" in drill.stdout
+
+
+# Run on the host with govmatrix's virtualenv: directory people, then their full SSO login
+# through nginx, the portal and Synapse (by server name, verified with the estate CA).
+_SSO = """
+import json, secrets, sys
+import httpx, yaml
+from govmatrix.identity import slapd
+from govmatrix.identity.sso_login import SsoLoginError, login
+sync_file, server_name, ca, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+cfg = yaml.safe_load(open(sync_file))
+d = cfg["directory"]
+admin = open("/etc/govmatrix/directory-admin-password").read().strip()
+suffix = d["base_dn"].split(",", 1)[1]
+conn = slapd.connect(d["url"], f"cn=admin,{suffix}", admin)
+people = {}
+for n in range(count):
+    person = slapd.Person(f"molly{n}", f"Molly {n}", f"molly{n}@{server_name}",
+                          secrets.token_urlsafe(12))
+    people[person.uid] = (slapd.ensure_person(conn, d["base_dn"], person), person.password)
+base = f"https://{server_name}"
+signed_in = {uid: login(base, uid, pw, verify=ca) for uid, (_, pw) in people.items()}
+try:
+    login(base, "molly0", "wrong-password", verify=ca)
+    wrong = "token"
+except SsoLoginError as exc:
+    wrong = str(exc)
+flows = httpx.get(f"{base}/_matrix/client/v3/login", verify=ca).json()["flows"]
+slapd.lock(conn, people["molly0"][0])
+print(json.dumps({
+    "users": {uid: s.user_id for uid, s in signed_in.items()},
+    "leaver_token": signed_in["molly0"].access_token,
+    "leaver_password": people["molly0"][1],
+    "wrong_password": wrong,
+    "flows": [f["type"] for f in flows],
+}))
+"""
+
+_LOGIN = """
+import sys
+from govmatrix.identity.sso_login import login
+login(sys.argv[1], sys.argv[2], sys.argv[3], verify=sys.argv[4])
+"""
+
+_WHOAMI = """
+import sys, httpx
+r = httpx.get("http://127.0.0.1:8008/_matrix/client/v3/account/whoami",
+              headers={"Authorization": f"Bearer {sys.argv[1]}"})
+print(r.status_code)
+"""
+
+
+def check_identity(host: Any) -> None:
+    """The department's own portal on its own directory: people sign in through it (password
+    login is off), a wrong password gets no token, and a person locked in the directory is
+    deactivated by the leaver sync, run by its unit as the timer runs it."""
+    lay = layout(host)
+    for unit in ("govmatrix-identity", "govmatrix-directory"):
+        assert host.service(unit).is_running and host.service(unit).is_enabled, unit
+    timer = host.service("govmatrix-identity-sync.timer")
+    assert timer.is_running and timer.is_enabled
+    sockets = listening(host)
+    assert {a for a, p in sockets if p in (389, 8095)} == {"127.0.0.1"}, sorted(sockets)
+    for path, owner in (
+        (f"{lay['config']}/identity/llng-conf/lmConf-1.json", "govmatrix-identity"),
+        (f"{lay['secrets']}/oidc_client_secret", "matrix-synapse"),
+        (f"{lay['secrets']}/ldap_bind_password", "root"),
+        (f"{lay['secrets']}/.operator_token", "root"),
+    ):
+        f = host.file(path)
+        assert (f.user, f.mode) == (owner, 0o600), (path, f.user, oct(f.mode))
+    conf = host.file(f"{lay['config']}/identity/llng-conf/lmConf-1.json").content_string
+    assert "@@secret:" not in conf and "BEGIN RSA PRIVATE KEY" in conf
+    sync_file = f"{lay['config']}/identity/sync.yaml"
+    share = variables(host)["govmatrix_settings"]["identity"]["max_deactivation_share"]
+    count = int(1 / share) + 1  # one leaver among them stays under the guard's limit
+    result = json.loads(
+        host.check_output(
+            f"{HOST_PYTHON} -c {quote(_SSO)} {sync_file} {lay['server_name']} "
+            f"/etc/govmatrix/pki/ca.crt {count}"
+        )
+    )
+    assert result["users"]["molly1"] == f"@molly1:{lay['server_name']}"
+    assert result["wrong_password"] != "token"
+    assert "m.login.sso" in result["flows"] and "m.login.password" not in result["flows"]
+    token = result["leaver_token"]
+    assert host.check_output(f"{HOST_PYTHON} -c {quote(_WHOAMI)} {token}").strip() == "200"
+    run = host.run("systemctl start govmatrix-identity-sync.service")
+    journal = host.run(
+        "journalctl -u govmatrix-identity-sync.service -n 30 --no-pager -o cat"
+    ).stdout
+    assert run.rc == 0, journal
+    summary = json.loads(next(x for x in reversed(journal.splitlines()) if '"deactivated"' in x))
+    assert summary["deactivated"] == 1, summary
+    assert host.check_output(f"{HOST_PYTHON} -c {quote(_WHOAMI)} {token}").strip() == "401"
+    again = host.run(
+        f"{HOST_PYTHON} -c {quote(_LOGIN)} https://{lay['server_name']} molly0 "
+        f"{quote(result['leaver_password'])} /etc/govmatrix/pki/ca.crt"
+    )
+    assert again.rc == 1 and "SsoLoginError" in again.stderr, (again.stdout, again.stderr)

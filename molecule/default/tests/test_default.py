@@ -54,3 +54,7 @@ def test_backups_run_on_timers_and_keep_passphrases_sealed(host):
 
 def test_restore_drill_on_the_host_loses_nothing(host):
     checks.check_restore_drill(host)
+
+
+def test_people_sign_in_through_the_portal_and_leavers_lose_access(host):
+    checks.check_identity(host)

@@ -61,7 +61,8 @@ class Slapd:
         """slapd in the foreground (`-d 0`), for a supervisor, listening on loopback only."""
         return [SLAPD, "-f", str(self.config_file), "-h", self.url, "-d", "0"]
 
-    def write_config(self, admin_password: str, reader_dn: str) -> None:
+    def write_config(self, admin_password: str, reader_dn: str) -> bool:
+        """True if the file changed."""
         data = self.root / "data"
         data.mkdir(parents=True, exist_ok=True, mode=0o700)
         schemas = "\n".join(f"include /etc/ldap/schema/{name}.schema" for name in SCHEMAS)
@@ -98,7 +99,7 @@ access to *
     by self read
     by * none
 """
-        write_file(self.config_file, text, 0o600)
+        return write_file(self.config_file, text, 0o600)
 
     def connect(self, admin_password: str) -> ldap3.Connection:
         return connect(self.url, self.admin_dn, admin_password)
@@ -127,28 +128,29 @@ def _rdn_value(dn: str) -> str:
 
 def ensure_tree(
     conn: ldap3.Connection, directory: Slapd, people_dn: str, reader_dn: str, reader_password: str
-) -> None:
+) -> bool:
     """The suffix, the default password policy (locking enforced), the people container
-    and the read-only service account."""
+    and the read-only service account. True if any of them was added."""
     suffix = directory.suffix
     top = _rdn_value(suffix)
-    _ensure(conn, suffix, ["top", "dcObject", "organization"], {"dc": top, "o": top})
+    added = _ensure(conn, suffix, ["top", "dcObject", "organization"], {"dc": top, "o": top})
     policies = directory.policy_dn.split(",", 1)[1]
-    _ensure(conn, policies, ["top", "organizationalUnit"], {"ou": _rdn_value(policies)})
-    _ensure(
+    added |= _ensure(conn, policies, ["top", "organizationalUnit"], {"ou": _rdn_value(policies)})
+    added |= _ensure(
         conn,
         directory.policy_dn,
         ["top", "device", "pwdPolicy"],
         {"cn": "default", "pwdAttribute": "userPassword", "pwdLockout": "TRUE"},
     )
-    _ensure(conn, people_dn, ["top", "organizationalUnit"], {"ou": _rdn_value(people_dn)})
-    _ensure(
+    added |= _ensure(conn, people_dn, ["top", "organizationalUnit"], {"ou": _rdn_value(people_dn)})
+    added |= _ensure(
         conn,
         reader_dn,
         ["top", "organizationalRole", "simpleSecurityObject"],
         {"cn": _rdn_value(reader_dn), "userPassword": ssha(reader_password)},
     )
     set_password(conn, reader_dn, reader_password)  # the kept secret wins over an old one
+    return added
 
 
 def set_password(conn: ldap3.Connection, dn: str, password: str) -> None:

@@ -21,9 +21,11 @@ from govmatrix.hsm import tls as hsm_tls
 from govmatrix.hsm.plan import plan as hsm_plan
 from govmatrix.onprem import ARCHIVE_USER, SYNAPSE_USER
 from govmatrix.onprem.backup import bundle_part as backup_part
+from govmatrix.onprem.identity import IDENTITY_USER
+from govmatrix.onprem.identity import bundle_part as identity_part
 from govmatrix.pki import PkiError, partner_ca_source
 from govmatrix.render import Target, render, required_secrets, target_for
-from govmatrix.render.context import make_context
+from govmatrix.render.context import make_context, uses_sso
 from govmatrix.render.secrets import SecretSpec
 from govmatrix.render.sizing import PROFILES
 
@@ -35,6 +37,7 @@ _COMPONENT_OF_DIR = {
     "element": "element_web",
     "nginx": "reverse_proxy",
     "archive": "archive",
+    "identity": "identity",
 }
 
 
@@ -46,9 +49,13 @@ def _component(relative: str) -> str:
     return _COMPONENT_OF_DIR[relative.split("/", 1)[0]]
 
 
+# Secrets Synapse does not read: the leaver sync (root) reads the directory's password.
+_ROOT_SECRETS = {"ldap_bind_password"}
+
+
 def _secret_owner(spec: SecretSpec) -> str:
-    if spec.file is None:
-        return "root"  # only filled into files; no service reads it by path
+    if spec.file is None or spec.name in _ROOT_SECRETS:
+        return "root"  # only filled into files, or read by a root service
     if spec.name.startswith("archive_"):
         return ARCHIVE_USER
     return SYNAPSE_USER
@@ -57,7 +64,7 @@ def _secret_owner(spec: SecretSpec) -> str:
 def _file_owner(component: str, secret: bool) -> str:
     if not secret:
         return "root"
-    return ARCHIVE_USER if component == "archive" else SYNAPSE_USER
+    return {"archive": ARCHIVE_USER, "identity": IDENTITY_USER}.get(component, SYNAPSE_USER)
 
 
 def _ca_files(
@@ -169,6 +176,9 @@ def bundle(
             # Secrets no service reads by path are still kept on the host, hidden.
             "file": spec.file or f".{spec.name}",
             "owner": _secret_owner(spec),
+            # Issued elsewhere: copied from this file on the host (the estate allows only
+            # file: references on-prem), never generated.
+            "source": spec.ref.removeprefix("file:") if spec.ref else None,
         }
         for spec in required_secrets(dept, target)
     ]
@@ -183,7 +193,7 @@ def bundle(
         "ca_files": _ca_files(
             estate, path, dept, target.ca_dir, Path(pki_dir) if pki_dir else None
         ),
-        "users": {"synapse": SYNAPSE_USER, "archive": ARCHIVE_USER},
+        "users": {"synapse": SYNAPSE_USER, "archive": ARCHIVE_USER, "identity": IDENTITY_USER},
         "workers": _workers(dept, target),
         "archive_schema_sql": migration_sql(ARCHIVE_OWNER_ROLE, ARCHIVE_DB_ROLE)
         if dept.archive.enabled
@@ -193,4 +203,8 @@ def bundle(
         # None when nginx keeps a software key file (no HSM, or no TLS key in it).
         "tls_hsm": _tls_hsm(estate, dept, target),
         "backup": backup_part(dept, target),
+        # Synapse signs people in through OpenID Connect (the host trusts the estate CA).
+        "sso": uses_sso(dept, target),
+        # None when the department runs neither a provider nor a sync on its host.
+        "identity": identity_part(estate, dept, target),
     }

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from govmatrix.estate import load_estate
+from govmatrix.estate import EstateError, load_estate
 from govmatrix.onprem.bundle import ARCHIVE_USER, SYNAPSE_USER, BundleError, bundle
+from govmatrix.onprem.identity import IDENTITY_USER
 from govmatrix.render import render, target_for
 
 pytestmark = pytest.mark.unit
@@ -34,7 +35,10 @@ def test_secret_files_belong_to_their_service_and_are_0600() -> None:
         assert f["secret"] == has_placeholder, f["path"]
         if f["secret"]:
             assert f["mode"] == "0600"
-            assert f["owner"] == (ARCHIVE_USER if f["component"] == "archive" else SYNAPSE_USER)
+            owner = {"archive": ARCHIVE_USER, "identity": IDENTITY_USER}.get(
+                f["component"], SYNAPSE_USER
+            )
+            assert f["owner"] == owner
         else:
             assert (f["mode"], f["owner"]) == ("0644", "root")
     owners = {s["name"]: s["owner"] for s in got["secrets"]}
@@ -42,6 +46,10 @@ def test_secret_files_belong_to_their_service_and_are_0600() -> None:
     assert owners["archive_checkpoint_key"] == ARCHIVE_USER
     assert owners["database_password"] == "root"  # only filled into pgpass
     assert owners["archive_database_password"] == "root"
+    # Synapse reads the client secret; the leaver sync (root) the directory's password.
+    assert owners["oidc_client_secret"] == SYNAPSE_USER
+    assert owners["ldap_bind_password"] == "root"
+    assert owners["oidc_signing_key"] == "root"  # only filled into the provider's config
 
 
 def test_peers_address_blocks_are_whitelisted() -> None:
@@ -120,3 +128,47 @@ def test_ca_files_carry_the_estate_ca_when_the_pki_exists(tmp_path: Path) -> Non
             "mode": "0644",
         }
     ]
+
+
+def test_a_bundled_department_gets_its_portal_directory_and_sync() -> None:
+    got = bundle(MOLECULE, "ministry-a")
+    identity = got["identity"]
+    provider = identity["provider"]
+    # The same FastCGI server as the demo's, on loopback, with the department's own ini.
+    assert provider["command"][0] == "/usr/sbin/llng-fastcgi-server"
+    assert "127.0.0.1:8095" in provider["command"]
+    assert provider["environment"]["LLNG_DEFAULTCONFFILE"] == (
+        "/etc/govmatrix/ministry-a/identity/lemonldap-ng.ini"
+    )
+    # The estate's directory URL is on loopback: the role runs slapd for it.
+    assert identity["directory"]["url"].startswith("ldap://127.0.0.1")
+    assert identity["sync"]["interval_seconds"] == 900
+    assert {f["component"] for f in got["files"]} >= {"identity"}
+
+
+def test_a_directory_elsewhere_is_not_installed_and_its_password_is_copied() -> None:
+    got = bundle(UK, "nio")
+    assert got["identity"]["directory"] is None  # the department's own (ldaps://) directory
+    [bind] = [s for s in got["secrets"] if s["name"] == "ldap_bind_password"]
+    assert bind["source"] == "/etc/govmatrix/ldap-bind.password"
+
+
+ENV_SECRET_ESTATE = """
+version: 1
+estate: {name: env-secret}
+departments:
+  - id: dept-a
+    name: A
+    server_name: a.test
+    target: onprem
+    identity:
+      directory: {url: "ldaps://ad.a.test", bind_password: "env:BIND"}
+"""
+
+
+def test_hosts_refuse_identity_secrets_from_the_controllers_environment(tmp_path: Path) -> None:
+    estate = tmp_path / "estate.yml"
+    estate.write_text(ENV_SECRET_ESTATE)
+    with pytest.raises(EstateError) as caught:
+        load_estate(estate)
+    assert "identity secrets are read from files on the host" in str(caught.value.problems)
