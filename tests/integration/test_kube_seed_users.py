@@ -6,87 +6,27 @@ login off, so this Job's password users cannot be tested against them.)"""
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from govmatrix.demo.system import wait_for
+from tests.integration import sqlite_synapse
+from tests.integration.sqlite_synapse import Synapse
 
 pytestmark = pytest.mark.integration
 
 SERVER_NAME = "kube-seed.test"
 
 
-@dataclass(frozen=True)
-class Synapse:
-    url: str
-    shared_secret_file: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def synapse(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
-    python = repo_root / ".venv-synapse" / "bin" / "python"
-    assert python.exists(), "Synapse venv missing: run 'make setup'"
     home = tmp_path_factory.mktemp("kube-seed-synapse")
-    port = _free_port()
-    shared = home / "registration_shared_secret"
-    shared.write_text(secrets.token_hex(32))
-    config = home / "homeserver.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "server_name": SERVER_NAME,
-                "listeners": [
-                    {
-                        "port": port,
-                        "bind_addresses": ["127.0.0.1"],
-                        "type": "http",
-                        "tls": False,
-                        "resources": [{"names": ["client"], "compress": False}],
-                    }
-                ],
-                "database": {"name": "sqlite3", "args": {"database": str(home / "db.sqlite")}},
-                "registration_shared_secret_path": str(shared),
-                "signing_key_path": str(home / "signing.key"),
-                "media_store_path": str(home / "media"),
-                "pid_file": str(home / "homeserver.pid"),
-                "report_stats": False,
-                "trusted_key_servers": [],
-                "enable_registration": False,
-            }
-        )
-    )
-    command = [str(python), "-m", "synapse.app.homeserver", "-c", str(config)]
-    subprocess.run([*command, "--generate-keys"], check=True, capture_output=True, cwd=home)
-    log = (home / "synapse.log").open("w")
-    proc = subprocess.Popen(command, cwd=home, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def serving() -> bool:
-        assert proc.poll() is None, (home / "synapse.log").read_text()[-3000:]
-        return httpx.get(f"{url}/_matrix/client/versions", timeout=2).status_code == 200
-
-    try:
-        wait_for(serving, "the seed Job's Synapse to start", 120)
-        yield Synapse(url, shared)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with sqlite_synapse.running(repo_root, home, SERVER_NAME) as server:
+        yield server
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

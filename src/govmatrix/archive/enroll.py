@@ -87,7 +87,7 @@ def operator_token(
         "password": password,
     }
     response = http.post("/_matrix/client/v3/login", json=login)
-    if response.status_code == 400 and token_file is not None:
+    if response.status_code == 400 and "disabled" in response.text and token_file is not None:
         # Password login is off and the token kept since the operator's creation is gone.
         raise EnrolError(
             f"{OPERATOR_LOCALPART} exists, password login is off (single sign-on) and there is "
