@@ -59,28 +59,26 @@ def generate(kind):
     raise ValueError(f"unknown secret kind {kind!r}")
 
 
-def write_new(path, text):
+def _private_file(path, text, place):
+    """Write `text` to a 0600 temporary file next to `path`, then `place` it there."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        os.link(tmp, path)  # fails if the file appeared meanwhile: never overwrite a secret
+        place(tmp, path)
     finally:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_new(path, text):
+    # os.link fails if the file appeared meanwhile: never overwrite a generated secret.
+    _private_file(path, text, os.link)
 
 
 def replace(path, text):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _private_file(path, text, os.replace)
 
 
 def main():
