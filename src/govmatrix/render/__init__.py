@@ -16,7 +16,6 @@ from govmatrix.hsm.plan import uses_hsm
 from govmatrix.render import components
 from govmatrix.render.context import (
     Context,
-    external_client_secret_file,
     make_context,
     runs_identity_provider,
     runs_leaver_sync,
@@ -114,9 +113,7 @@ def required_secrets(
         )
         or provider,
         directory_password_ref=None if bind_password == "generate" else bind_password,
-        sso_client_secret=target is not None
-        and uses_sso(department, target)
-        and external_client_secret_file(department) is None,
+        sso_client_secret=target is not None and uses_sso(department, target),
         sso_client_secret_ref=(identity.client_secret if identity.provider == "external" else None),
         identity_provider=provider,
     )

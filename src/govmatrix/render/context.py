@@ -67,15 +67,6 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def external_client_secret_file(department: Department) -> str | None:
-    """The file an external issuer's client secret is in, when the estate names one
-    (`file:`): Synapse reads it there, and no target has to deliver it."""
-    identity = department.identity
-    if identity.provider == "external" and identity.client_secret.startswith("file:"):
-        return identity.client_secret.removeprefix("file:")
-    return None
-
-
 # The bundled provider's only client: this department's Synapse.
 SSO_CLIENT_ID = "synapse"
 
@@ -186,9 +177,9 @@ class Context:
             return None
         identity = self.department.identity
         if identity.provider == "external":
-            path = external_client_secret_file(self.department) or self.paths.secret(
-                "oidc_client_secret"
-            )
+            # Issued elsewhere: the deploy tool reads the estate's reference and keeps a copy
+            # among the department's secrets, which Synapse reads.
+            path = self.paths.secret("oidc_client_secret")
             return SingleSignOn(identity.issuer, identity.client_id, identity.oidc_claims, path)
         # The bundled provider releases the directory's attributes as the standard claims.
         return SingleSignOn(

@@ -66,6 +66,8 @@ def test_the_providers_config_is_valid_json_once_secrets_are_filled() -> None:
     assert conf["ldapServer"] == "ldap://127.0.1.1:389"
     assert conf["oidcServiceMetaDataIssuer"] == "https://auth.cabinet-office.gov.test"
     assert conf["oidcServiceAllowImplicitFlow"] == 0
+    # Synapse sends a PKCE challenge (S256); the portal refuses a code exchange without one.
+    assert rp["oidcRPMetaDataOptionsRequirePKCE"] == 1
     # Synapse's secret file and the provider's config hold the same client secret.
     assert any(s.name == "oidc_client_secret" and s.file for s in required_secrets(dept, target))
 
@@ -132,11 +134,13 @@ def test_an_external_issuer_is_wired_without_a_provider_of_ours() -> None:
     [provider] = yaml.safe_load(files["synapse/homeserver.yaml"].text)["oidc_providers"]
     assert provider["issuer"] == "https://login.example.test/tenant"
     assert provider["client_id"] == "govmatrix-home-office"
-    assert provider["client_secret_path"] == "/etc/govmatrix/oidc-secret"
+    # A copy among the department's secrets: Synapse never reads the operator's file.
+    assert provider["client_secret_path"] == f"{target.secrets_dir}/oidc_client_secret"
     assert provider["user_mapping_provider"]["config"]["subject_claim"] == "oid"
     assert not any(p.startswith("identity/llng") for p in files)
     assert "auth.home-office" not in files["nginx/home-office.conf"].text
-    assert not any(s.name == "oidc_client_secret" for s in required_secrets(dept, target))
+    [spec] = [s for s in required_secrets(dept, target) if s.name == "oidc_client_secret"]
+    assert spec.ref == "file:/etc/govmatrix/oidc-secret"  # read at deploy, never generated
 
 
 def test_an_external_secret_from_the_environment_is_read_not_generated() -> None:
