@@ -19,7 +19,6 @@ from govmatrix.demo.supervisor import Program
 from govmatrix.demo.system import chown_tree, listening, wait_for
 from govmatrix.estate.schema import Department
 from govmatrix.identity import slapd
-from govmatrix.materialise import write_file
 from govmatrix.render.context import make_context
 
 if TYPE_CHECKING:
@@ -50,10 +49,7 @@ def instance(stack: DemoStack, dept: Department) -> slapd.Slapd:
 
 
 def _admin_password(stack: DemoStack, dept: Department) -> str:
-    path = stack.layout.department(dept.id) / "directory-admin-password"
-    if not path.exists():
-        write_file(path, secrets.token_urlsafe(24) + "\n", 0o600)
-    return path.read_text().strip()
+    return slapd.admin_password(stack.layout.department(dept.id) / "directory-admin-password")
 
 
 def programs(stack: DemoStack) -> list[Program]:

@@ -96,14 +96,9 @@ AdminPasswordFile = Annotated[
 
 
 def _admin_password(path: Path) -> str:
-    """Generated once and kept root-only: the directory's own admin."""
-    import secrets
+    from govmatrix.identity import slapd
 
-    from govmatrix.materialise import write_file
-
-    if not path.exists():
-        write_file(path, secrets.token_urlsafe(24) + "\n", 0o600)
-    return path.read_text().strip()
+    return slapd.admin_password(path)
 
 
 @app.command("directory-config")

@@ -105,6 +105,13 @@ access to *
         return connect(self.url, self.admin_dn, admin_password)
 
 
+def admin_password(path: Path) -> str:
+    """The directory admin's password: generated once into `path` (0600), then kept."""
+    if not path.exists():
+        write_file(path, secrets.token_urlsafe(24) + "\n", 0o600)
+    return path.read_text().strip()
+
+
 def connect(url: str, bind_dn: str, password: str) -> ldap3.Connection:
     """A bound connection that raises on every LDAP error (for seeding and tests)."""
     server = ldap3.Server(url, get_info=ldap3.NONE, connect_timeout=5)
