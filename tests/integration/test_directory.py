@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -128,3 +129,51 @@ def test_errors_name_what_to_fix(directory: tuple[slapd.Slapd, str]) -> None:
         read_users(replace(good, disabled_filter="(pwdAccountLockedTime=*"))
     with pytest.raises(DirectoryError, match="cannot reach the directory"):
         read_users(replace(good, url=f"ldap://127.0.0.1:{free_port()}"))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "govmatrix.cli", "identity", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_host_commands_set_up_a_directory_once(tmp_path: Path) -> None:
+    """What the identity role runs on a host: configuration, then the tree, each reporting
+    'changed' only when it changed something; the service account then reads people."""
+    port = free_port()
+    root, admin = tmp_path / "directory", tmp_path / "admin-password"
+    bind_pw = tmp_path / "ldap_bind_password"
+    bind_pw.write_text("reader-secret")
+    common = [f"--root={root}", f"--suffix={SUFFIX}", f"--url=ldap://127.0.0.1:{port}"]
+    common.append(f"--bind-dn={READER}")
+    config = [*common, f"--admin-password-file={admin}"]
+    assert _cli("directory-config", *config).stdout.strip() == "changed"
+    assert _cli("directory-config", *config).stdout.strip() == "unchanged"
+    assert admin.stat().st_mode & 0o777 == 0o600
+    server = slapd.Slapd(root, SUFFIX, port)
+    proc = subprocess.Popen(server.command(), stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: listening(port), "slapd", 20)
+        tree = [*config, f"--base-dn={PEOPLE}", f"--bind-password-file={bind_pw}"]
+        first = _cli("directory-tree", *tree)
+        assert first.stdout.strip() == "changed", first.stderr
+        assert _cli("directory-tree", *tree).stdout.strip() == "unchanged"
+        conn = server.connect(slapd.admin_password(admin))
+        slapd.ensure_person(conn, PEOPLE, slapd.Person("dora", "Dora Civil", "d@x.test", "pw"))
+        conn.unbind()
+        read = read_users(access(server, "reader-secret"))
+        assert [p.localpart for p in read.users] == ["dora"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    wrong = _cli(
+        "directory-config",
+        *common[:2],
+        "--url=ldaps://127.0.0.1",
+        common[3],
+        f"--admin-password-file={admin}",
+    )
+    assert wrong.returncode == 1 and "listens on ldap://ADDRESS:PORT" in wrong.stderr
