@@ -14,6 +14,9 @@ from pathlib import Path
 from shlex import quote
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
 from govmatrix.render.sizing import PROFILES
 
 GOVMATRIX = Path(sys.executable).parent / "govmatrix"
@@ -447,7 +450,10 @@ def check_identity(host: Any) -> None:
         f = host.file(path)
         assert (f.user, f.mode) == (owner, 0o600), (path, f.user, oct(f.mode))
     conf = host.file(f"{lay['config']}/identity/llng-conf/lmConf-1.json").content_string
-    assert "@@secret:" not in conf and "BEGIN RSA PRIVATE KEY" in conf
+    assert "@@secret:" not in conf
+    # The signing key survived JSON escaping on the host: the portal's config holds a key.
+    key = json.loads(conf)["oidcServicePrivateKeySig"].encode()
+    assert isinstance(load_pem_private_key(key, password=None), rsa.RSAPrivateKey)
     sync_file = f"{lay['config']}/identity/sync.yaml"
     share = variables(host)["govmatrix_settings"]["identity"]["max_deactivation_share"]
     count = int(1 / share) + 1  # one leaver among them stays under the guard's limit
