@@ -22,6 +22,12 @@ from govmatrix.materialise import write_file
 from govmatrix.render.context import ARCHIVE_SENDER
 
 OPERATOR_LOCALPART = "govmatrix-admin"
+# What to do when the kept operator token is lost or logged out, where password login is off.
+TOKEN_RECOVERY = (
+    "restore that file from backup (the secrets directory is in the files backup), or have "
+    "a server admin issue a token (POST /_synapse/admin/v1/users/<operator>/login) and store "
+    "it there (0600)"
+)
 
 
 class EnrolError(RuntimeError):
@@ -91,9 +97,7 @@ def operator_token(
         # Password login is off and the token kept since the operator's creation is gone.
         raise EnrolError(
             f"{OPERATOR_LOCALPART} exists, password login is off (single sign-on) and there is "
-            f"no operator token at {token_file}: restore that file from backup, or have a "
-            "server admin issue one (POST /_synapse/admin/v1/users/<id>/login) and store it "
-            "there (0600)"
+            f"no operator token at {token_file}: {TOKEN_RECOVERY}"
         )
     return str(_check(response, "operator login").json()["access_token"])
 
@@ -108,8 +112,7 @@ def operator_token_from_file(http: httpx.Client, path: Path) -> str:
     whoami = http.get("/_matrix/client/v3/account/whoami", headers=_bearer(token))
     if whoami.status_code == 401:
         raise EnrolError(
-            f"the operator token in {path} is no longer valid (logged out?); register a new "
-            "operator with the registration shared secret and store its token there"
+            f"the operator token in {path} is no longer valid (logged out?): {TOKEN_RECOVERY}"
         )
     _check(whoami, "operator token check")
     return token

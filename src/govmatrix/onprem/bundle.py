@@ -25,7 +25,7 @@ from govmatrix.onprem.identity import IDENTITY_USER
 from govmatrix.onprem.identity import bundle_part as identity_part
 from govmatrix.pki import PkiError, partner_ca_source
 from govmatrix.render import Target, render, required_secrets, target_for
-from govmatrix.render.context import make_context, uses_sso
+from govmatrix.render.context import Context, make_context, uses_sso
 from govmatrix.render.secrets import SecretSpec
 from govmatrix.render.sizing import PROFILES
 
@@ -109,9 +109,9 @@ def _workers(department: Department, target: Target) -> list[dict[str, Any]]:
 NGINX_HSM_DIR = "/etc/govmatrix/nginx"
 
 
-def _tls_hsm(estate: Estate, dept: Department, target: Target) -> dict[str, Any] | None:
+def _tls_hsm(ctx: Context) -> dict[str, Any] | None:
     """What the reverse_proxy role needs for a TLS key held in the HSM, or None."""
-    ctx = make_context(estate, dept, target, build_graph(estate))
+    dept = ctx.department
     if not ctx.tls_key_in_hsm:
         return None
     assert ctx.hsm is not None
@@ -156,7 +156,10 @@ def bundle(
     if database_host:
         target = target.with_overrides(database_host=database_host)
     files = []
-    for relative, item in render(estate, dept, target).items():
+    # One federation graph and context for the whole bundle: the render and each part.
+    graph = build_graph(estate)
+    ctx = make_context(estate, dept, target, graph)
+    for relative, item in render(estate, dept, target, graph=graph).items():
         component = _component(relative)
         files.append(
             {
@@ -201,10 +204,10 @@ def bundle(
         # None when the department keeps plain key files (hsm.enabled false).
         "hsm": hsm.to_dict() if hsm else None,
         # None when nginx keeps a software key file (no HSM, or no TLS key in it).
-        "tls_hsm": _tls_hsm(estate, dept, target),
+        "tls_hsm": _tls_hsm(ctx),
         "backup": backup_part(dept, target),
         # Synapse signs people in through OpenID Connect (the host trusts the estate CA).
         "sso": uses_sso(dept, target),
         # None when the department runs neither a provider nor a sync on its host.
-        "identity": identity_part(estate, dept, target),
+        "identity": identity_part(ctx),
     }

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from govmatrix.estate.federation import build as build_graph
-from govmatrix.estate.schema import Department, Estate
 from govmatrix.estate.types import duration_seconds
 from govmatrix.identity import portal, slapd
-from govmatrix.render import Target, paths
-from govmatrix.render.context import make_context, runs_leaver_sync
+from govmatrix.render import paths
+from govmatrix.render.context import Context, runs_leaver_sync
 
 IDENTITY_USER = "govmatrix-identity"  # the portal's FastCGI server
 DIRECTORY_ROOT = "/var/lib/govmatrix-directory"  # slapd's configuration and database
@@ -21,9 +19,9 @@ DIRECTORY_ROOT = "/var/lib/govmatrix-directory"  # slapd's configuration and dat
 DIRECTORY_ADMIN_PASSWORD = "/etc/govmatrix/directory-admin-password"
 
 
-def bundle_part(estate: Estate, department: Department, target: Target) -> dict[str, Any] | None:
+def bundle_part(ctx: Context) -> dict[str, Any] | None:
     """None when the department has neither a provider nor a sync on its host."""
-    ctx = make_context(estate, department, target, build_graph(estate))
+    department, target = ctx.department, ctx.target
     sync = runs_leaver_sync(department, target)
     if not (ctx.runs_identity_provider or sync):
         return None
