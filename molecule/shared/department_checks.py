@@ -445,7 +445,7 @@ def check_identity(host: Any) -> None:
         (f"{lay['config']}/identity/llng-conf/lmConf-1.json", "govmatrix-identity"),
         (f"{lay['secrets']}/oidc_client_secret", "matrix-synapse"),
         (f"{lay['secrets']}/ldap_bind_password", "root"),
-        (f"{lay['secrets']}/.operator_token", "root"),
+        (f"{lay['secrets']}/operator_as_token", "root"),
     ):
         f = host.file(path)
         assert (f.user, f.mode) == (owner, 0o600), (path, f.user, oct(f.mode))

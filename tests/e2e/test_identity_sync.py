@@ -212,8 +212,8 @@ def test_a_leaver_loses_access_and_their_messages_stay_in_the_archive(
     assert recorded["deactivated"] == [leaver.user_id]
     assert recorded["leavers"][0]["reason"] == "disabled in the directory"
 
-    # The sync acted with the operator's stored token (password login is off) and must
-    # leave it valid: the department's other tools use it too.
+    # The sync acts as the operator service (no login: password login is off) and logs no
+    # one out: the seeding's admin session stays valid.
     with demo.http(DEPT) as client:
         operator = client.get(
             "/_matrix/client/v3/account/whoami",

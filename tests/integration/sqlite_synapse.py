@@ -16,6 +16,7 @@ import httpx
 import yaml
 
 from govmatrix.demo.system import wait_for
+from govmatrix.operator import OPERATOR_SERVICE
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Synapse:
     url: str
     server_name: str
     shared_secret_file: Path
+    operator_service_token_file: Path
 
 
 def _free_port() -> int:
@@ -39,6 +41,24 @@ def running(repo_root: Path, home: Path, server_name: str, **settings: Any) -> I
     port = _free_port()
     shared = home / "registration_shared_secret"
     shared.write_text(secrets.token_hex(32))
+    # The operator application service, as the renderer's synapse/appservices/operator.yaml
+    # declares it (the shared demo and molecule load the rendered one).
+    service_token = home / "operator_as_token"
+    service_token.write_text(secrets.token_hex(32))
+    registration = home / "operator.yaml"
+    registration.write_text(
+        yaml.safe_dump(
+            {
+                "id": "govmatrix-operator",
+                "url": None,
+                "as_token": service_token.read_text(),
+                "hs_token": secrets.token_hex(32),
+                "sender_localpart": OPERATOR_SERVICE,
+                "rate_limited": False,
+                "namespaces": {"users": [], "aliases": [], "rooms": []},
+            }
+        )
+    )
     config = home / "homeserver.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -61,6 +81,7 @@ def running(repo_root: Path, home: Path, server_name: str, **settings: Any) -> I
                 "report_stats": False,
                 "trusted_key_servers": [],
                 "enable_registration": False,
+                "app_service_config_files": [str(registration)],
                 **settings,
             }
         )
@@ -77,7 +98,7 @@ def running(repo_root: Path, home: Path, server_name: str, **settings: Any) -> I
 
     try:
         wait_for(serving, f"Synapse for {server_name} to start", 120)
-        yield Synapse(url, server_name, shared)
+        yield Synapse(url, server_name, shared, service_token)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

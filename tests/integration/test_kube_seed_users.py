@@ -69,17 +69,29 @@ def test_seed_users_creates_them_and_is_idempotent(synapse: Synapse, tmp_path: P
         str(synapse.shared_secret_file),
         "--operator-password-file",
         str(operator),
+        "--operator-service-token-file",
+        str(synapse.operator_service_token_file),
         "--users-dir",
         str(users),
     ]
-    # The first run creates the operator with the shared secret, the second logs in as it.
+    # The first run creates the operator with the shared secret and makes the operator
+    # service an admin through it; the second acts as the service straight away.
     for _ in range(2):
         result = _run(*args)
         assert result.returncode == 0, result.stderr
         assert "seeded 2 users" in result.stdout
     login = _login(synapse, f"@kube-seed-carol:{SERVER_NAME}", "carol-password-1")
     assert login.status_code == 200, login.text
+    # Only the service's token matters from now on: a wrong one is named.
     operator.write_text("not-the-operator-password")
-    wrong = _run(*args)
+    assert _run(*args).returncode == 0
+    wrong_token = tmp_path / "wrong_token"
+    wrong_token.write_text("not-the-service-token")
+    wrong = _run(
+        *[
+            wrong_token.as_posix() if a == str(synapse.operator_service_token_file) else a
+            for a in args
+        ]
+    )
     assert wrong.returncode == 1
-    assert "operator login failed" in wrong.stderr.replace("\n", " ")
+    assert "does not know the operator service's token" in wrong.stderr.replace("\n", " ")

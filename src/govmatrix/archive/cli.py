@@ -48,13 +48,13 @@ def enroll(
     operator_password_file: Annotated[
         Path, typer.Option(help="Password file of the department's operator admin.")
     ],
-    operator_token_file: Annotated[
-        Path | None,
+    operator_service_token_file: Annotated[
+        Path,
         typer.Option(
-            help="Where the operator's access token is kept (0600): used if present, else "
-            "stored when the operator is created. Needed where password login is off."
+            help="The operator application service's token file (govmatrix.operator): how "
+            "the enrolment acts as a server admin, password login on or off."
         ),
-    ] = None,
+    ],
 ) -> None:
     """Create the archive's Matrix user as a server admin, once (deploy step; idempotent).
     Prints 'enrolled' when it changed something, 'unchanged' otherwise."""
@@ -65,7 +65,7 @@ def enroll(
             archive_config.load(config),
             shared_secret_file,
             operator_password_file,
-            operator_token_file,
+            operator_service_token_file,
         )
     except (EnrolError, OSError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +19,14 @@ from govmatrix.demo.pictures import png
 from govmatrix.demo.system import wait_for
 from govmatrix.identity import AUTH_PROVIDER
 from govmatrix.materialise import write_file
+from govmatrix.operator import OPERATOR_LOCALPART, ensure_service_admin
 from govmatrix.render.context import ARCHIVE_SENDER, make_context
 
 if TYPE_CHECKING:
     from govmatrix.demo.stack import DemoStack
     from govmatrix.estate.schema import Department
 
-ADMIN = "govmatrix-admin"
+ADMIN = OPERATOR_LOCALPART
 PEOPLE = directories.PEOPLE  # the same people in Synapse and in each directory
 
 
@@ -57,17 +59,18 @@ def ensure_admins(stack: DemoStack) -> dict[str, Any]:
                     {"user_id": result["user_id"], "password": password, "admin": True}
                 )
                 write_private_json(layout.credentials, creds)
-            # For tools that act as the operator (the leaver sync): its token where password
-            # login is off (single sign-on), else its password, as on hosts (the secrets
-            # role's .operator_password). Only the one in use is kept.
-            secrets_dir = Path(stack.target(dept).secrets_dir)
-            operator = next(u for u in entry["users"] if u.get("admin"))
-            if _uses_sso(stack, dept):
-                write_file(secrets_dir / ".operator_token", entry["admin_token"] + "\n", 0o600)
-                (secrets_dir / ".operator_password").unlink(missing_ok=True)
-            else:
-                write_file(secrets_dir / ".operator_password", operator["password"] + "\n", 0o600)
-                (secrets_dir / ".operator_token").unlink(missing_ok=True)
+            # Tools (the leaver sync) act as an admin through the operator service: make
+            # it one now, while the operator's token from its creation is at hand.
+            if not entry.get("operator_service_admin"):
+                ensure_service_admin(
+                    hs.http,
+                    dept.server_name,
+                    stack._secrets(dept)["operator_as_token"],
+                    partial(str, entry["admin_token"]),
+                    log_out=False,  # the seeding's own session, kept in the credentials
+                )
+                entry["operator_service_admin"] = True
+                write_private_json(layout.credentials, creds)
             if dept.archive.enabled and not entry.get("archive_admin"):
                 hs.register_appservice_user(
                     stack._secrets(dept)["archive_as_token"], ARCHIVE_SENDER

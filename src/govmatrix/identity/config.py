@@ -33,25 +33,20 @@ class ClaimAttributes(Strict):
 
 
 class OperatorLogin(Strict):
-    """How the sync acts as the department's operator admin (`govmatrix-admin`):
-    - `token_file` alone: with the access token kept there since the operator's creation (the
-      demo stores it when seeding), where password login is off;
-    - `shared_secret_file` and `password_file`: as the archive's enrolment does (create the
-      operator once with the registration shared secret, then log in with its password);
-    - all three: the kept token, or, before there is one, create the operator and keep its
-      token (on-prem under single sign-on)."""
+    """How the sync acts as a server admin: with the operator application service's token
+    (`govmatrix.operator`), which needs no login, so it works under single sign-on.
+    `shared_secret_file` and `password_file` let the sync make that service an admin the first
+    time (through `govmatrix-admin`); without them (the demo, whose seeding does it), a
+    service that is not an admin yet is an error."""
 
-    token_file: str | None = None
+    service_token_file: str
     shared_secret_file: str | None = None
     password_file: str | None = None
 
     @model_validator(mode="after")
-    def _one_way(self) -> OperatorLogin:
-        partial = (self.shared_secret_file is None) != (self.password_file is None)
-        if partial or (self.token_file is None and self.shared_secret_file is None):
-            raise ValueError(
-                "operator: give token_file, shared_secret_file and password_file, or both"
-            )
+    def _pair(self) -> OperatorLogin:
+        if (self.shared_secret_file is None) != (self.password_file is None):
+            raise ValueError("operator: give both shared_secret_file and password_file, or neither")
         return self
 
 

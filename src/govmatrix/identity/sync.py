@@ -32,6 +32,7 @@ import psycopg
 from govmatrix.identity import AUTH_PROVIDER
 from govmatrix.identity.config import SyncConfig
 from govmatrix.identity.directory import DirectoryRead
+from govmatrix.operator import OPERATOR_SERVICE, OperatorError, is_admin, service_token
 
 LEFT = "left the directory"
 DISABLED = "disabled in the directory"
@@ -246,55 +247,57 @@ def _archive_recorder(
         store.conn.close()
 
 
+def _operator_service_token(http: httpx.Client, config: SyncConfig) -> str:
+    operator = config.operator
+    token = Path(operator.service_token_file).read_text().strip()
+    if operator.shared_secret_file is None or operator.password_file is None:
+        user = f"@{OPERATOR_SERVICE}:{config.server_name}"
+        if not is_admin(http, token, user):
+            raise OperatorError(
+                f"{user} is not a server admin; the demo's seeding makes it one "
+                "('govmatrix demo seed')"
+            )
+        return token
+    return service_token(
+        http,
+        config.server_name,
+        token,
+        Path(operator.shared_secret_file).read_text().strip(),
+        Path(operator.password_file).read_text().strip(),
+    )
+
+
 def run(config: SyncConfig, *, dry_run: bool, force: bool) -> SyncReport:
     """One sync of `config`'s department: read, plan, guard, then (unless a dry run or
     refused) deactivate. The report says what happened either way; the caller writes it."""
-    from govmatrix.archive.enroll import EnrolError, operator_token, operator_token_from_file
     from govmatrix.identity.directory import read_users
 
     report = SyncReport(config.department, now(), dry_run=dry_run, forced=force)
     directory = read_users(config.directory_access())
     verify: str | bool = config.homeserver_ca_file or True
     with httpx.Client(base_url=config.homeserver_url, timeout=30, verify=verify) as http:
-        operator = config.operator
         try:
-            token_file = Path(operator.token_file) if operator.token_file else None
-            if operator.shared_secret_file is None or operator.password_file is None:
-                assert token_file is not None
-                token = operator_token_from_file(http, token_file)
-            else:
-                token = operator_token(
-                    http,
-                    config.server_name,
-                    Path(operator.shared_secret_file).read_text().strip(),
-                    Path(operator.password_file).read_text().strip(),
-                    token_file,
-                )
-        except (EnrolError, OSError) as exc:
+            token = _operator_service_token(http, config)
+        except (OperatorError, OSError) as exc:
             raise SyncError(f"cannot act as the department's operator: {exc}") from None
         http.headers["Authorization"] = f"Bearer {token}"
-        try:
-            sync_plan = plan(
-                directory,
-                linked_users(http),
-                config.max_deactivation_share,
-                f"{config.directory.base_dn} ({config.directory.url})",
-            )
-            fill(report, directory, sync_plan)
-            if sync_plan.refusal and not (force and sync_plan.overridable):
-                report.refused = sync_plan.refusal
-            else:
-                report.guard_overridden = sync_plan.refusal
-                if not dry_run:
-                    try:
-                        with _archive_recorder(config.archive_config) as record:
-                            apply(sync_plan, report, http, record)
-                    except (SyncError, psycopg.Error, httpx.HTTPError) as exc:
-                        # The report keeps who was deactivated before the failure.
-                        report.error = str(exc)
-        finally:
-            # A session this run logged in ends with it; the stored operator token is kept.
-            if operator.token_file is None:
-                http.post("/_matrix/client/v3/logout")
+        sync_plan = plan(
+            directory,
+            linked_users(http),
+            config.max_deactivation_share,
+            f"{config.directory.base_dn} ({config.directory.url})",
+        )
+        fill(report, directory, sync_plan)
+        if sync_plan.refusal and not (force and sync_plan.overridable):
+            report.refused = sync_plan.refusal
+        else:
+            report.guard_overridden = sync_plan.refusal
+            if not dry_run:
+                try:
+                    with _archive_recorder(config.archive_config) as record:
+                        apply(sync_plan, report, http, record)
+                except (SyncError, psycopg.Error, httpx.HTTPError) as exc:
+                    # The report keeps who was deactivated before the failure.
+                    report.error = str(exc)
     report.finished_at = now()
     return report

@@ -33,6 +33,7 @@ ENROL_SECRET_FILES = {
     **SECRET_FILES,
     "registration_shared_secret": "registration_shared_secret",
     "operator_password": "operator_password",
+    "operator_as_token": "operator_as_token",
 }
 
 
@@ -180,6 +181,8 @@ def _enrol_job(ctx: Context, images: Images, files: dict[str, RenderedFile]) -> 
             f"{t.secrets_dir}/registration_shared_secret",
             "--operator-password-file",
             f"{t.secrets_dir}/operator_password",
+            "--operator-service-token-file",
+            f"{t.secrets_dir}/operator_as_token",
         ],
     )
     template = _pod(

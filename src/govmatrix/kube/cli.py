@@ -41,12 +41,15 @@ def seed_users_cmd(
     server_name: Annotated[str, typer.Option(help="The department's server name.")],
     shared_secret_file: Annotated[Path, typer.Option(help="registration_shared_secret file.")],
     operator_password_file: Annotated[Path, typer.Option(help="The operator admin's password.")],
+    operator_service_token_file: Annotated[
+        Path, typer.Option(help="The operator application service's token.")
+    ],
     users_dir: Annotated[Path, typer.Option(help="One file per user: name = localpart.")],
 ) -> None:
     """Create or update the evaluator users (the demo stack's post-deploy Job)."""
-    from govmatrix.archive.enroll import EnrolError
     from govmatrix.demo.matrix import MatrixError
     from govmatrix.kube.seed import read_users, seed_users
+    from govmatrix.operator import OperatorError
 
     try:
         seeded = seed_users(
@@ -54,9 +57,10 @@ def seed_users_cmd(
             server_name,
             shared_secret_file.read_text().strip(),
             operator_password_file.read_text().strip(),
+            operator_service_token_file.read_text().strip(),
             read_users(users_dir),
         )
-    except (EnrolError, MatrixError, OSError) as exc:
+    except (OperatorError, MatrixError, OSError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     out.print(f"seeded {len(seeded)} users: {', '.join(seeded)}", highlight=False)

@@ -47,6 +47,8 @@ def seed_job(ctx: Context, images: Images, demo: Demo) -> Obj:
             "/secrets/registration_shared_secret",
             "--operator-password-file",
             "/secrets/operator_password",
+            "--operator-service-token-file",
+            "/secrets/operator_as_token",
             "--users-dir",
             "/users",
         ],
@@ -64,6 +66,7 @@ def seed_job(ctx: Context, images: Images, demo: Demo) -> Obj:
                 "items": [
                     {"key": "registration_shared_secret", "path": "registration_shared_secret"},
                     {"key": "operator_password", "path": "operator_password"},
+                    {"key": "operator_as_token", "path": "operator_as_token"},
                 ],
             },
         },

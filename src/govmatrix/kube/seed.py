@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from govmatrix.archive.enroll import EnrolError, operator_token
 from govmatrix.demo.matrix import Homeserver
+from govmatrix.operator import OperatorError, service_token
 
 
 def read_users(folder: Path) -> dict[str, str]:
@@ -20,7 +20,7 @@ def read_users(folder: Path) -> dict[str, str]:
         if path.is_file() and not path.name.startswith(".")
     }
     if not users:
-        raise EnrolError(f"no user password files in {folder}")
+        raise OperatorError(f"no user password files in {folder}")
     return users
 
 
@@ -29,15 +29,15 @@ def seed_users(
     server_name: str,
     shared_secret: str,
     operator_password: str,
+    operator_service_token: str,
     users: dict[str, str],
 ) -> list[str]:
     """Create or update each user; return their Matrix ids."""
     with Homeserver(server_name, None, base_url=homeserver_url) as hs:
-        token = operator_token(hs.http, server_name, shared_secret, operator_password)
-        try:
-            return [
-                hs.ensure_user(token, localpart, password, localpart.title())
-                for localpart, password in users.items()
-            ]
-        finally:
-            hs.http.post("/_matrix/client/v3/logout", headers={"Authorization": f"Bearer {token}"})
+        token = service_token(
+            hs.http, server_name, operator_service_token, shared_secret, operator_password
+        )
+        return [
+            hs.ensure_user(token, localpart, password, localpart.title())
+            for localpart, password in users.items()
+        ]

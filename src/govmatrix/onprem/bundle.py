@@ -49,8 +49,9 @@ def _component(relative: str) -> str:
     return _COMPONENT_OF_DIR[relative.split("/", 1)[0]]
 
 
-# Secrets Synapse does not read: the leaver sync (root) reads the directory's password.
-_ROOT_SECRETS = {"ldap_bind_password"}
+# Secrets Synapse does not read by path: the leaver sync (root) reads the directory's
+# password; root's deploy steps and the sync act as an admin with the operator service token.
+_ROOT_SECRETS = {"ldap_bind_password", "operator_as_token"}
 
 
 def _secret_owner(spec: SecretSpec) -> str:

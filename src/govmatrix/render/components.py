@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from govmatrix.operator import OPERATOR_SERVICE
 from govmatrix.render import paths
 from govmatrix.render.context import ARCHIVE_SENDER, Context
 from govmatrix.render.environment import render_template
@@ -18,6 +19,17 @@ def synapse(ctx: Context) -> Rendered:
         paths.LOG_CONFIG,
         render_template("synapse/log.yaml.j2", c=ctx, process="homeserver"),
         False,
+    )
+    yield (
+        paths.OPERATOR_REGISTRATION,
+        render_template(
+            "synapse/operator-appservice.yaml.j2",
+            c=ctx,
+            sender=OPERATOR_SERVICE,
+            as_token=placeholder("operator_as_token"),
+            hs_token=placeholder("operator_hs_token"),
+        ),
+        True,
     )
     # libpq reads the database password from this file, so homeserver.yaml never holds it.
     yield (

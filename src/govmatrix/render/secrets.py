@@ -52,6 +52,9 @@ def department_secrets(
         SecretSpec("database_password", "password", None),
         # The department's first server admin (`govmatrix-admin`), for operators and deploys.
         SecretSpec("operator_password", "password", None),
+        # The operator application service (govmatrix.operator): how tools act as an admin.
+        SecretSpec("operator_as_token", "token", "operator_as_token"),
+        SecretSpec("operator_hs_token", "token", None),
     ]
     if workers:
         specs.append(SecretSpec("worker_replication_secret", "token", "worker_replication_secret"))

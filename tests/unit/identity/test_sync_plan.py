@@ -128,18 +128,21 @@ def test_the_demo_renders_a_sync_config_the_sync_accepts() -> None:
     assert cfg.directory.bind_password_generated == f"{target.secrets_dir}/ldap_bind_password"
     assert "ldap_bind_password" in {s.name for s in required_secrets(dept, target)}
     assert cfg.max_deactivation_share == dept.identity.max_deactivation_share
-    # Password login is off under SSO: the sync acts with the operator's token.
-    assert cfg.operator.token_file == f"{target.secrets_dir}/.operator_token"
+    # Password login is off under SSO: the sync acts as the operator service, which the
+    # demo's seeding made an admin.
+    assert cfg.operator.service_token_file == f"{target.secrets_dir}/operator_as_token"
     assert cfg.operator.password_file is None
+    assert "operator_as_token" in {s.name for s in required_secrets(dept, target)}
 
 
-def test_the_operator_is_reached_by_token_password_or_both() -> None:
-    assert config.OperatorLogin(token_file="/t").token_file == "/t"
-    assert config.OperatorLogin(shared_secret_file="/s", password_file="/p").password_file
-    both = config.OperatorLogin(token_file="/t", password_file="/p", shared_secret_file="/s")
-    assert both.token_file == "/t" and both.shared_secret_file == "/s"
-    for wrong in ({}, {"password_file": "/p"}, {"token_file": "/t", "password_file": "/p"}):
-        with pytest.raises(ValueError, match="give token_file, shared_secret_file"):
+def test_the_operator_service_bootstrap_takes_both_files_or_neither() -> None:
+    assert config.OperatorLogin(service_token_file="/t").shared_secret_file is None
+    both = config.OperatorLogin(
+        service_token_file="/t", password_file="/p", shared_secret_file="/s"
+    )
+    assert both.shared_secret_file == "/s"
+    for wrong in ({"service_token_file": "/t", "password_file": "/p"}, {"password_file": "/p"}):
+        with pytest.raises(ValueError):
             config.OperatorLogin(**wrong)
 
 
@@ -152,7 +155,7 @@ def test_hosts_get_a_sync_config_that_creates_the_operator_once() -> None:
     )
     # The estate's directory URL (the default is loopback: slapd on the host).
     assert cfg.directory.url == dept.identity.directory.url
-    assert cfg.operator.token_file == f"{target.secrets_dir}/.operator_token"
+    assert cfg.operator.service_token_file == f"{target.secrets_dir}/operator_as_token"
     assert cfg.operator.shared_secret_file == f"{target.secrets_dir}/registration_shared_secret"
     assert cfg.operator.password_file == f"{target.secrets_dir}/.operator_password"
     assert "ldap_bind_password" in {s.name for s in required_secrets(dept, target)}
