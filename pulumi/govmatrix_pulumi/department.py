@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
@@ -31,6 +32,7 @@ class Department(pulumi.ComponentResource):
         partner_cas: Mapping[str, str],
         pki_dir: Path | None,
         demo: Demo | None,
+        issued: pulumi.Output[Any] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, department.id, None, opts)
@@ -40,7 +42,7 @@ class Department(pulumi.ComponentResource):
         inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         made = secrets.create(
             department,
-            secrets.generate(department, pulumi.ResourceOptions(parent=self)),
+            secrets.generate(department, pulumi.ResourceOptions(parent=self), issued),
             secrets.pki_values(pki_dir),
             inside,
         )

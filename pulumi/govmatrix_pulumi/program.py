@@ -31,6 +31,7 @@ def build(config: pulumi.Config | None = None) -> dict[str, Any]:
             partner_cas=partner_cas,
             pki_dir=stack.pki_dir,
             demo=stack.demo,
+            issued=stack.issued,
         )
         entry: dict[str, Any] = {
             "url": component.url,

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+import pulumi_tls as tls
 
+from govmatrix import secretref
 from govmatrix.estate.schema import Department
 from govmatrix.kube.demo import USERS_SECRET, Demo
 from govmatrix.kube.meta import labels, namespace_of
 from govmatrix.kube.secrets import (
     FromPki,
     Generated,
+    Issued,
     KubeSecret,
     Source,
     generated_values,
@@ -40,12 +44,48 @@ def _from_seed(seed: random.RandomBytes, kind: str) -> pulumi.Output[str]:
     return pulumi.Output.secret(seed.base64.apply(make))
 
 
-def generate(department: Department, opts: pulumi.ResourceOptions) -> dict[str, pulumi.Output[str]]:
+def _read_ref(department: Department, spec: Issued) -> str:
+    try:
+        return secretref.read(spec.ref, f"department '{department.id}': {spec.name}")
+    except secretref.SecretRefError as exc:
+        raise SettingsError(
+            f"{exc}; or give it to the stack as a secret: pulumi config set --secret --path "
+            f"'govmatrix:issued.{department.id}.{spec.name}' VALUE"
+        ) from None
+
+
+def _issued(
+    department: Department, spec: Issued, issued: pulumi.Output[Any] | None
+) -> pulumi.Output[str]:
+    """A value issued elsewhere: from the stack's secret config `govmatrix:issued` when it
+    has one for the department, else from the estate's reference (env: or file:, read on
+    the machine running Pulumi)."""
+    if issued is None:
+        return pulumi.Output.secret(_read_ref(department, spec))
+
+    def pick(values: Any) -> str:
+        given = ((values or {}).get(department.id) or {}).get(spec.name)
+        return str(given) if given else _read_ref(department, spec)
+
+    return pulumi.Output.secret(issued.apply(pick))
+
+
+def generate(
+    department: Department,
+    opts: pulumi.ResourceOptions,
+    issued: pulumi.Output[Any] | None = None,
+) -> dict[str, pulumi.Output[str]]:
     """One value per secret the department needs, stable across updates."""
     values: dict[str, pulumi.Output[str]] = {}
     for spec in generated_values(department):
         name = f"{department.id}-{spec.name.replace('_', '-')}"
-        if spec.kind in ("signing_key", "ed25519_pem"):
+        if isinstance(spec, Issued):
+            values[spec.name] = _issued(department, spec, issued)
+        elif spec.kind == "rsa_pem":
+            # PKCS#1 ("RSA PRIVATE KEY"), which LemonLDAP::NG reads.
+            key = tls.PrivateKey(name, algorithm="RSA", rsa_bits=2048, opts=opts)
+            values[spec.name] = pulumi.Output.secret(key.private_key_pem)
+        elif spec.kind in ("signing_key", "ed25519_pem"):
             seed = random.RandomBytes(name, length=32, opts=opts)
             values[spec.name] = _from_seed(seed, spec.kind)
         else:
@@ -77,7 +117,7 @@ def _value(
     generated: dict[str, pulumi.Output[str]],
     pki: dict[str, pulumi.Output[str]],
 ) -> pulumi.Input[str]:
-    if isinstance(source, Generated):
+    if isinstance(source, Generated | Issued):
         return generated[source.name]
     if isinstance(source, FromPki):
         if source.name not in pki:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
@@ -26,6 +27,9 @@ class StackSettings:
     pki_dir: Path | None  # the estate CA (govmatrix pki), for departments without ClusterIssuer
     image_registry: str | None  # overrides the estate's mirror for this cluster
     demo: Demo | None
+    # Values issued elsewhere (an external issuer's client secret, the directory's bind
+    # password), by department and secret name: the stack's secret config `govmatrix:issued`.
+    issued: pulumi.Output[Any] | None = None
 
     def select(self, estate: Estate) -> list[Department]:
         if self.departments == "kubernetes":
@@ -79,6 +83,7 @@ def read(config: pulumi.Config | None = None) -> StackSettings:
         pki_dir=_path(pki) if pki else None,
         image_registry=config.get("imageRegistry") or None,
         demo=_demo(config.get("demo")),
+        issued=config.get_secret_object("issued"),
     )
 
 

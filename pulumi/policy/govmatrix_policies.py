@@ -37,8 +37,10 @@ _PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 # `name: value` or `name=value` where the name says secret and the value is neither a path
 # (Synapse's *_path settings) nor a govmatrix placeholder filled in at pod start.
 _SECRET_SETTING = re.compile(
-    r"""(?im)^\s*"?[\w.-]*(password|passwd|secret|token|private_key)[\w.-]*"?\s*[:=]\s*"""
-    r"""(?!["']?(?:/|@@secret:|null\b|true\b|false\b))["']?(\S{6,})"""
+    # A key that ends in a secret's name (not "IDTokenSignAlg"), and its value on the same
+    # line; a path, placeholder or estate reference is no value.
+    r"""(?im)^\s*"?[\w.-]*(password|passwd|secret|secret_key|token|private_key)"?\s*[:=][ \t]*"""
+    r"""(?!["']?(?:/|@@secret:|(?:file|env|vault):|null\b|true\b|false\b))["']?(\S{6,})"""
 )
 # A libpq passfile line (host:port:db:user:password) with a literal password.
 _PGPASS = re.compile(r"(?m)^[^#\s:]+:\d+:[^:\s]+:[^:\s]+:(?!@@secret:)\S+$")

@@ -60,7 +60,7 @@ def prepare(stack: DemoStack) -> None:
     and signing key, 0600) readable by the demo user the portal runs as."""
     for dept in departments(stack):
         state = _state_dir(stack, dept)
-        for sub in ("sessions/lock", "psessions/lock", "cache"):
+        for sub in portal.STATE_DIRS:
             (state / sub).mkdir(parents=True, exist_ok=True)
         state.chmod(0o700)
         chown_tree(state, DEMO_USER)

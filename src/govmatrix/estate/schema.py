@@ -21,6 +21,7 @@ from govmatrix.estate.types import (
     Slug,
     Version,
     duration_seconds,
+    is_loopback_url,
 )
 
 SCHEMA_VERSION = 1
@@ -214,6 +215,11 @@ class Directory(Strict):
         description="LDAP filter for disabled accounts. Active Directory: "
         "(userAccountControl:1.2.840.113556.1.4.803:=2).",
     )
+    address_blocks: list[Cidr] = Field(
+        default_factory=list,
+        description="Where the directory lives. On Kubernetes, the only LDAP egress the "
+        "provider and the leaver sync get (required there).",
+    )
 
 
 class OidcClaims(Strict):
@@ -251,6 +257,11 @@ class ExternalIdentity(IdentityBase):
     client_secret: SecretRef
     oidc_claims: OidcClaims = OidcClaims()
     directory: Directory | None = Field(None, description="Directory for leaver sync, if any.")
+    issuer_address_blocks: list[Cidr] = Field(
+        default_factory=list,
+        description="Where the issuer lives. On Kubernetes, the only egress Synapse gets "
+        "to it, on 443 (required there).",
+    )
 
     @field_validator("client_secret")
     @classmethod
@@ -413,6 +424,42 @@ class Department(Sections):
         if value == "default" or value.startswith("kube-"):
             raise ValueError(f"'{value}' is a reserved Kubernetes namespace; choose another id")
         return value
+
+    @model_validator(mode="after")
+    def _identity_reachable_on_kubernetes(self) -> Department:
+        """A cluster runs no directory and lets pods out only to named address blocks."""
+        if self.target != "kubernetes":
+            return self
+        identity = self.identity
+        directory = identity.directory
+        # A department that says nothing of identity keeps password login there
+        # (render.context.deploys_identity); one that asks for the bundled provider must
+        # name a directory the cluster can reach.
+        if (
+            "identity" in self.model_fields_set
+            and identity.provider == "bundled"
+            and is_loopback_url(identity.directory.url)
+        ):
+            raise ValueError(
+                f"identity.directory.url is {identity.directory.url}, a loopback address: on "
+                "Kubernetes govmatrix runs no directory; give your directory's URL "
+                "(ldaps://...) and its address_blocks"
+            )
+        if (
+            directory is not None
+            and not is_loopback_url(directory.url)
+            and not directory.address_blocks
+        ):
+            raise ValueError(
+                "identity.directory.address_blocks is empty: on Kubernetes the provider and "
+                "the leaver sync reach the directory only there"
+            )
+        if identity.provider == "external" and not identity.issuer_address_blocks:
+            raise ValueError(
+                "identity.issuer_address_blocks is empty: on Kubernetes Synapse reaches the "
+                "issuer only there"
+            )
+        return self
 
     @property
     def brand(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from croniter import croniter
 from pydantic import AfterValidator, Field
@@ -116,6 +117,17 @@ def _version(value: str) -> str:
     if not _VERSION_RE.fullmatch(value):
         raise ValueError(f"'{value}' is not a release version such as '1.163.2'")
     return value
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether a URL's host is this machine: localhost or a loopback address."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _cidr(value: str) -> str:

@@ -28,6 +28,11 @@ PACKAGES = (
 )
 
 
+# Under the provider's state directory: session stores (and their locks) and its cache,
+# which the portal expects to exist.
+STATE_DIRS = ("sessions/lock", "psessions/lock", "cache")
+
+
 def fastcgi_command(listen: str, pid_file: str) -> list[str]:
     return [
         FASTCGI_SERVER,

@@ -52,3 +52,21 @@ def assemble(rendered: Path, secrets: Path, dest: Path) -> list[str]:
     for relative, (text, mode) in outputs.items():
         write_file(dest / relative, text, mode)
     return [relative for relative, (_, mode) in outputs.items() if mode == 0o600]
+
+
+TRUST_BUNDLE = "ca-bundle.pem"
+
+
+def trust_bundle(ca_file: Path, dest: Path) -> Path:
+    """The public CAs (Mozilla's, from certifi) plus `ca_file`, as one PEM file for
+    SSL_CERT_FILE: Synapse's OpenID Connect client then trusts the bundled provider's
+    certificate (from the estate CA) and public issuers alike."""
+    import certifi
+
+    text = Path(certifi.where()).read_text(encoding="ascii")
+    extra = ca_file.read_text(encoding="ascii")
+    if "-----BEGIN CERTIFICATE-----" not in extra:
+        raise FileNotFoundError(f"no certificate in {ca_file}")
+    path = dest / TRUST_BUNDLE
+    write_file(path, text.rstrip("\n") + "\n" + extra, 0o644)
+    return path

@@ -22,13 +22,21 @@ def assemble_config(
     ],
     secrets: Annotated[Path, typer.Option("--secrets", help="The mounted Secret of values.")],
     dest: Annotated[Path, typer.Option("--to", help="The pod's (memory-backed) config directory.")],
+    trust_ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write ca-bundle.pem: the public CAs plus this CA (for SSL_CERT_FILE)."
+        ),
+    ] = None,
 ) -> None:
     """Copy the rendered files and fill secret placeholders (init container)."""
-    from govmatrix.kube.assemble import assemble
+    from govmatrix.kube.assemble import assemble, trust_bundle
     from govmatrix.render.secrets import MissingSecret
 
     try:
         filled = assemble(source, secrets, dest)
+        if trust_ca is not None:
+            trust_bundle(trust_ca, dest)
     except (MissingSecret, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None

@@ -68,8 +68,16 @@ def secret_files_volume(files: Mapping[str, str]) -> Obj:
     }
 
 
-def assemble_init(image: str, uid: int, config_dir: str) -> Obj:
-    """The init container that writes the pod's config directory."""
+def assemble_init(image: str, uid: int, config_dir: str, trust_ca: str | None = None) -> Obj:
+    """The init container that writes the pod's config directory; with `trust_ca` (a CA
+    file, whose folder the pod mounts as `estate-ca`), also the trust bundle
+    (govmatrix.kube.assemble.trust_bundle)."""
+    extra_args = ["--trust-ca", trust_ca] if trust_ca else []
+    extra_mounts = (
+        [{"name": "estate-ca", "mountPath": trust_ca.rsplit("/", 1)[0], "readOnly": True}]
+        if trust_ca
+        else []
+    )
     return security.container(
         "assemble-config",
         image,
@@ -85,11 +93,13 @@ def assemble_init(image: str, uid: int, config_dir: str) -> Obj:
             SECRET_VALUES_MOUNT,
             "--to",
             config_dir,
+            *extra_args,
         ],
         volumeMounts=[
             {"name": "rendered", "mountPath": RENDERED_MOUNT, "readOnly": True},
             {"name": "secret-values", "mountPath": SECRET_VALUES_MOUNT, "readOnly": True},
             {"name": "config", "mountPath": config_dir},
+            *extra_mounts,
         ],
     )
 

@@ -22,7 +22,8 @@ class Images:
     synapse: str
     element: str
     redis: str
-    govmatrix: str  # archive service and the config init container
+    govmatrix: str  # archive service, config init container, jobs, the leaver sync
+    identity: str  # the bundled provider's portal: LemonLDAP::NG and nginx (Debian's)
     postgres: str  # CloudNativePG operand image
     restic: str  # the files backup CronJob
 
@@ -33,6 +34,7 @@ def upstream(estate: Estate, department: Department) -> Images:
         element=f"ghcr.io/element-hq/element-web:v{estate.estate.artifacts.element_version}",
         redis=f"docker.io/library/redis:{REDIS_TAG}",
         govmatrix=f"ghcr.io/govmatrix/govmatrix:{__version__}",
+        identity=f"ghcr.io/govmatrix/identity:{__version__}",
         postgres=f"ghcr.io/cloudnative-pg/postgresql:{POSTGRES_MAJOR}",
         restic=f"docker.io/restic/restic:{RESTIC_TAG}",
     )
@@ -54,6 +56,7 @@ def images(estate: Estate, department: Department) -> Images:
         element=mirrored(refs.element, registry),
         redis=mirrored(refs.redis, registry),
         govmatrix=mirrored(refs.govmatrix, registry),
+        identity=mirrored(refs.identity, registry),
         postgres=mirrored(refs.postgres, registry),
         restic=mirrored(refs.restic, registry),
     )

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from govmatrix.kube import archive, backup, database, element, synapse
+from govmatrix.kube import archive, backup, database, element, identity, synapse
 from govmatrix.kube.meta import NAME_LABEL, metadata, obj, selector
-from govmatrix.render.context import Context
+from govmatrix.render.context import Context, runs_leaver_sync
 from govmatrix.render.targets import KUBE_DATABASE_CLUSTER
 
 Obj = dict[str, Any]
@@ -94,23 +94,52 @@ def _federation_blocks(ctx: Context) -> list[Obj]:
     return [{"to": [{"ipBlock": {"cidr": b}} for b in blocks], "ports": _ports(*FEDERATION_PORTS)}]
 
 
+def _directory(ctx: Context) -> list[Obj]:
+    """Egress to the department's directory: its address blocks, on its URL's port."""
+    directory = ctx.department.identity.directory
+    # No blocks, no rule: a rule with an empty `to` would open every destination. (The
+    # estate requires blocks for departments whose target is kubernetes.)
+    if directory is None or not directory.address_blocks:
+        return []
+    return [
+        {
+            "to": [{"ipBlock": {"cidr": block}} for block in directory.address_blocks],
+            "ports": _ports(identity.directory_port(directory.url)),
+        }
+    ]
+
+
+def _issuer(ctx: Context) -> list[Obj]:
+    """Synapse's egress to an external OpenID Connect issuer (the bundled portal is reached
+    through the ingress controller, like a peer)."""
+    settings = ctx.department.identity
+    if settings.provider != "external" or ctx.sso is None:
+        return []
+    blocks = settings.issuer_address_blocks
+    if not blocks:  # as for the directory: never an empty `to`
+        return []
+    return [{"to": [{"ipBlock": {"cidr": b}} for b in blocks], "ports": _ports(443)}]
+
+
 def _synapse(ctx: Context) -> Obj:
     t = ctx.target
     settings = ctx.department.kubernetes
     synapse_pods = _pods({NAME_LABEL: synapse.APP})
+    internal_clients = [_pods({NAME_LABEL: archive.APP}), _pods({NAME_LABEL: SEED_APP})]
+    if runs_leaver_sync(ctx.department, t):
+        internal_clients.append(_pods({NAME_LABEL: identity.SYNC_APP}))
     ingress = [
         # Client and federation listeners ("http" names the port on every process).
         {"from": [_ns(settings.ingress_namespace)], "ports": _ports("http")},
-        # The department's own services: the archive, its enrolment, the demo seed job.
-        {
-            "from": [_pods({NAME_LABEL: archive.APP}), _pods({NAME_LABEL: SEED_APP})],
-            "ports": _ports(t.internal_api_port),
-        },
+        # The department's own services: the archive, its enrolment, the demo seed job,
+        # the leaver sync.
+        {"from": internal_clients, "ports": _ports(t.internal_api_port)},
     ]
     egress = [
         {"to": [_ns(settings.ingress_namespace)], "ports": _ports(*FEDERATION_PORTS)},
         *_database_peer(ctx),
         *_federation_blocks(ctx),
+        *_issuer(ctx),
     ]
     if ctx.department.archive.enabled:
         egress.append(
@@ -137,11 +166,32 @@ def _archive(ctx: Context) -> Obj:
     return _policy(ctx, "archive", {NAME_LABEL: archive.APP}, ingress, egress)
 
 
+def _portal(ctx: Context) -> Obj:
+    settings = ctx.department.kubernetes
+    ingress = [{"from": [_ns(settings.ingress_namespace)], "ports": _ports(ctx.portal_pod_port)}]
+    return _policy(ctx, "identity", {NAME_LABEL: identity.APP}, ingress, _directory(ctx))
+
+
+def _leaver_sync(ctx: Context) -> Obj:
+    """The sync takes no connections; it reaches Synapse's internal listener, the directory,
+    and (recording each leaver's reason) the archive's database."""
+    t = ctx.target
+    egress = [
+        {"to": [_pods(selector(synapse.APP, synapse.MAIN))], "ports": _ports(t.internal_api_port)},
+        *_directory(ctx),
+    ]
+    if ctx.department.archive.enabled:
+        egress += _database_peer(ctx)
+    return _policy(ctx, "identity-sync", {NAME_LABEL: identity.SYNC_APP}, [], egress)
+
+
 def _postgresql(ctx: Context) -> Obj:
     t = ctx.target
     settings = ctx.department.kubernetes
     own = _pods(DATABASE_PODS)
     clients = [_pods({NAME_LABEL: synapse.APP}), _pods({NAME_LABEL: archive.APP})]
+    if ctx.department.archive.enabled and runs_leaver_sync(ctx.department, t):
+        clients.append(_pods({NAME_LABEL: identity.SYNC_APP}))
     ingress = [
         {"from": clients, "ports": _ports(t.database_port)},
         # Instances replicate from each other; the operator checks their status.
@@ -207,6 +257,10 @@ def objects(ctx: Context, *, seed: bool = False) -> list[Obj]:
         )
     if ctx.department.archive.enabled:
         out.append(_archive(ctx))
+    if ctx.runs_identity_provider:
+        out.append(_portal(ctx))
+    if runs_leaver_sync(ctx.department, t):
+        out.append(_leaver_sync(ctx))
     if settings.database == "cnpg":
         out.append(_postgresql(ctx))
     if backup.enabled(ctx.department):

@@ -21,6 +21,7 @@ from govmatrix.kube import (
     config,
     database,
     element,
+    identity,
     ingress,
     monitoring,
     network,
@@ -80,6 +81,13 @@ def _context(estate: Estate, department: Department, graph: FederationGraph) -> 
     return make_context(estate, department, target_for("kubernetes", estate, department), graph)
 
 
+def _tls_hosts(ctx: Context) -> list[str]:
+    """The names the department's certificate covers: its server, and its sign-in portal."""
+    if ctx.runs_identity_provider and ctx.portal_host is not None:
+        return [ctx.host, ctx.portal_host]
+    return [ctx.host]
+
+
 def department_objects(
     estate: Estate,
     department: Department,
@@ -99,7 +107,7 @@ def department_objects(
         *network.objects(ctx, seed=options.demo is not None),
         config.config_map(department, rendered),
         *synapse.partner_cas(ctx, options.partner_cas),
-        *tls.objects(department, ctx.host),
+        *tls.objects(department, _tls_hosts(ctx)),
     ]
     if options.secrets == "external-secrets":
         out += [external_secret(department, s) for s in kube_secrets(department)]
@@ -109,11 +117,13 @@ def department_objects(
         *synapse.workers(ctx, refs, rendered),
         *element.objects(ctx, refs, rendered),
         *archive.objects(ctx, refs, rendered),
+        *identity.objects(ctx, refs, rendered),
         *backup.objects(ctx, refs),
         *ingress.objects(ctx),
         *monitoring.objects(ctx),
     ]
-    if options.demo is not None:
+    # Seeded users have passwords; under single sign-on people come from the directory.
+    if options.demo is not None and ctx.sso is None:
         out.append(seed_job(ctx, refs, options.demo))
     return out
 

@@ -20,6 +20,7 @@ from govmatrix.kube import backup
 from govmatrix.kube.meta import SECRETS, metadata, obj
 from govmatrix.render import required_secrets
 from govmatrix.render.secrets import SecretKind
+from govmatrix.render.targets import kubernetes_target
 
 Obj = dict[str, Any]
 
@@ -40,6 +41,16 @@ class Generated:
 
 
 @dataclass(frozen=True)
+class Issued:
+    """A value someone else issued (an external issuer's client secret, the directory's bind
+    password), named by an estate reference. Rendered YAML reads it from the store like a
+    generated one; Pulumi reads the reference (env: or file:) when it runs."""
+
+    name: str
+    ref: str
+
+
+@dataclass(frozen=True)
 class FromPki:
     """A value from the estate PKI (`govmatrix pki`), the same for every department."""
 
@@ -51,7 +62,7 @@ class Fixed:
     value: str
 
 
-Source = Generated | FromPki | Fixed
+Source = Generated | Issued | FromPki | Fixed
 
 
 # The backups' values (the Secret `backup`), apart from the Secret the Synapse pods mount.
@@ -69,9 +80,12 @@ class KubeSecret:
     keys: tuple[tuple[str, Source], ...]
 
 
-def generated_values(department: Department) -> tuple[Generated, ...]:
-    """Every value generated for the department, each once."""
-    values = [Generated(spec.name, spec.kind) for spec in required_secrets(department)]
+def generated_values(department: Department) -> tuple[Generated | Issued, ...]:
+    """Every value the department's Secrets hold, generated or issued elsewhere, each once."""
+    values: list[Generated | Issued] = [
+        Issued(spec.name, spec.ref) if spec.ref else Generated(spec.name, spec.kind)
+        for spec in required_secrets(department, kubernetes_target(department))
+    ]
     if department.archive.enabled and department.kubernetes.database == "cnpg":
         values.append(Generated("archive_migrate_password", "password"))
     if backup.enabled(department):
@@ -113,7 +127,7 @@ def kube_secrets(department: Department) -> tuple[KubeSecret, ...]:
     return tuple(out)
 
 
-def _backup_secret(department: Department, by_name: dict[str, Generated]) -> KubeSecret:
+def _backup_secret(department: Department, by_name: dict[str, Generated | Issued]) -> KubeSecret:
     """Only the backups mount it: the Synapse and archive pods never see these values."""
     access_key, secret_key, restic_password = (by_name[v.name] for v in BACKUP_VALUES)
     keys: list[tuple[str, Source]] = [
@@ -126,13 +140,13 @@ def _backup_secret(department: Department, by_name: dict[str, Generated]) -> Kub
     return KubeSecret(backup.SECRET, "Opaque", tuple(keys))
 
 
-def _basic_auth(name: str, username: str, password: Generated) -> KubeSecret:
+def _basic_auth(name: str, username: str, password: Generated | Issued) -> KubeSecret:
     return KubeSecret(
         name, "kubernetes.io/basic-auth", (("username", Fixed(username)), ("password", password))
     )
 
 
-def remote_key(department: Department, source: Generated | FromPki) -> str:
+def remote_key(department: Department, source: Generated | Issued | FromPki) -> str:
     """Where the value lives in the secret store."""
     if isinstance(source, FromPki):
         return f"govmatrix/estate-ca/{source.name}"

@@ -15,7 +15,13 @@ SECCOMP = {"type": "RuntimeDefault"}
 # Users the containers run as: above 10000, so they never match a user of the node. The
 # images' files are world-readable and everything they write is a mounted volume, so the
 # images' own users (991, 101, 999) are not needed.
-UIDS = {"synapse": 10991, "element": 10101, "redis": 10999, "govmatrix": 10001}
+UIDS = {
+    "synapse": 10991,
+    "element": 10101,
+    "redis": 10999,
+    "govmatrix": 10001,
+    "identity": 10002,
+}
 
 
 def pod_security(uid: int) -> Obj:

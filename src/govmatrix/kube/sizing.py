@@ -58,5 +58,8 @@ ARCHIVE = Resources("100m", "256Mi", "1", "512Mi")
 REDIS = Resources("50m", "64Mi", "500m", "256Mi")
 INIT = Resources("50m", "64Mi", "250m", "128Mi")
 JOB = Resources("50m", "128Mi", "500m", "256Mi")
+# Each FastCGI process holds a compiled portal (~60 MB; govmatrix.identity.portal).
+PORTAL = Resources("100m", "256Mi", "1", "512Mi")
+PORTAL_NGINX = Resources("20m", "32Mi", "250m", "64Mi")
 # restic's memory grows with the size of its repository's index.
 BACKUP = Resources("100m", "256Mi", "1", "1Gi")

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from govmatrix.kube import config, security
+from govmatrix.kube.assemble import TRUST_BUNDLE
 from govmatrix.kube.images import Images
 from govmatrix.kube.meta import TLS_SECRET, labels, metadata, obj, selector
 from govmatrix.kube.security import UIDS
@@ -30,8 +31,17 @@ def _synapse_files(files: dict[str, RenderedFile]) -> dict[str, RenderedFile]:
     return config.select(files, "synapse/")
 
 
+# Secret files other processes read: the directory's password (the portal, the sync) and
+# the operator service's token (deploy Jobs, the sync). Synapse never needs them.
+NOT_SYNAPSE = frozenset({"ldap_bind_password", "operator_as_token"})
+
+
 def _secret_files(ctx: Context) -> dict[str, str]:
-    return {spec.name: spec.file for spec in required_secrets(ctx.department) if spec.file}
+    return {
+        spec.name: spec.file
+        for spec in required_secrets(ctx.department, ctx.target)
+        if spec.file and spec.name not in NOT_SYNAPSE
+    }
 
 
 def _volumes(ctx: Context, files: dict[str, RenderedFile]) -> list[Obj]:
@@ -104,6 +114,10 @@ def _process(
 ) -> Obj:
     """The pod template of one Synapse process."""
     t = ctx.target
+    # The bundled provider's certificate comes from the estate CA: Synapse's OpenID Connect
+    # client (the platform's trust store) gets it added to the public CAs.
+    trust_ca = ctx.paths.ca_cert if ctx.runs_identity_provider else None
+    env = [{"name": "SSL_CERT_FILE", "value": f"{t.config_dir}/{TRUST_BUNDLE}"}] if trust_ca else []
     main = security.container(
         "synapse",
         images.synapse,
@@ -112,6 +126,7 @@ def _process(
         command=["python", "-m", *args, "--no-secrets-in-config"],
         ports=ports,
         volumeMounts=_mounts(ctx) + extra_mounts,
+        **({"env": env} if env else {}),
         **_probes(health_port),
     )
     return {
@@ -123,7 +138,9 @@ def _process(
             SYNAPSE_UID,
             [main],
             _volumes(ctx, files),
-            initContainers=[config.assemble_init(images.govmatrix, SYNAPSE_UID, t.config_dir)],
+            initContainers=[
+                config.assemble_init(images.govmatrix, SYNAPSE_UID, t.config_dir, trust_ca)
+            ],
             terminationGracePeriodSeconds=60,
         ),
     }

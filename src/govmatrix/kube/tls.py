@@ -28,7 +28,7 @@ def issuer_ref(department: Department) -> Obj:
     return {"name": ISSUER, "kind": "Issuer", "group": "cert-manager.io"}
 
 
-def objects(department: Department, host: str) -> list[Obj]:
+def objects(department: Department, hosts: list[str]) -> list[Obj]:
     out = []
     if department.kubernetes.cluster_issuer is None:
         out.append(
@@ -46,8 +46,8 @@ def objects(department: Department, host: str) -> list[Obj]:
             metadata(department, TLS_SECRET, "govmatrix", "tls"),
             spec={
                 "secretName": TLS_SECRET,
-                "commonName": host,
-                "dnsNames": [host],
+                "commonName": hosts[0],
+                "dnsNames": hosts,
                 "duration": "2160h",
                 "renewBefore": "720h",
                 "privateKey": {

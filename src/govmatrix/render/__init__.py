@@ -106,11 +106,9 @@ def required_secrets(
         workers=PROFILES[department.synapse.profile].uses_workers,
         archive=department.archive.enabled,
         hsm=target is not None and uses_hsm(department, target),
-        directory_password=(
-            target is not None
-            and runs_leaver_sync(department, target)
-            and bind_password == "generate"
-        )
+        # Read by the sync and the provider: generated, or copied from the estate's reference
+        # (a cluster cannot read a file on the operator's machine at run time).
+        directory_password=(target is not None and runs_leaver_sync(department, target))
         or provider,
         directory_password_ref=None if bind_password == "generate" else bind_password,
         sso_client_secret=target is not None and uses_sso(department, target),

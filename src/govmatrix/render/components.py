@@ -98,6 +98,12 @@ def identity(ctx: Context) -> Rendered:
 
 def identity_provider(ctx: Context) -> Rendered:
     yield paths.IDENTITY_PROVIDER_INI, render_template("identity/lemonldap-ng.ini.j2", c=ctx), False
+    if ctx.target.kind == "kubernetes":  # elsewhere the department's nginx serves the portal
+        yield (
+            paths.IDENTITY_PORTAL_NGINX,
+            render_template("identity/portal-nginx.conf.j2", c=ctx),
+            False,
+        )
     yield (
         paths.IDENTITY_PROVIDER_CONF,
         render_template(

@@ -6,15 +6,13 @@ which workers, which ports) are made here, where they can be tested.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from govmatrix.estate.federation import DepartmentFederation, FederationGraph
 from govmatrix.estate.pki_plan import portal_host
 from govmatrix.estate.schema import Department, Directory, Estate, OidcClaims
-from govmatrix.estate.types import duration_seconds
+from govmatrix.estate.types import duration_seconds, is_loopback_url
 from govmatrix.hsm.plan import HsmPlan
 from govmatrix.hsm.plan import plan as hsm_plan
 from govmatrix.identity import IDP_ID
@@ -26,16 +24,29 @@ from govmatrix.render.targets import Target
 ARCHIVE_SENDER = "_govmatrix_archive"
 
 
-# Targets that deploy identity: the demo (its supervisor) and on-prem (the `identity` role).
-# Kubernetes objects for the provider and the sync are not built yet (docs/identity.md), so
-# there a department keeps password login.
-IDENTITY_TARGETS = ("demo", "onprem")
+def deploys_identity(department: Department, target: Target) -> bool:
+    """Whether the target deploys the department's identity (single sign-on, leaver sync).
+    The demo (its supervisor) and on-prem (the `identity` role) always do. A cluster runs no
+    directory, so there it takes one the department names: a department rendered onto a
+    cluster with the default loopback directory (the Kubernetes demo stack) keeps password
+    login. (The estate refuses that for departments whose target is kubernetes.)"""
+    if target.kind in ("demo", "onprem"):
+        return True
+    identity = department.identity
+    if identity.provider == "external":
+        return True
+    return not is_loopback_url(identity.directory.url)
 
 
 def runs_leaver_sync(department: Department, target: Target) -> bool:
     """Whether the target deploys the leaver sync (identity/sync.yaml and its schedule), for a
     department with a directory."""
-    return target.kind in IDENTITY_TARGETS and department.identity.directory is not None
+    directory = department.identity.directory
+    return (
+        directory is not None
+        and deploys_identity(department, target)
+        and (target.kind != "kubernetes" or not is_loopback_url(directory.url))
+    )
 
 
 def runs_identity_provider(department: Department, target: Target) -> bool:
@@ -43,8 +54,8 @@ def runs_identity_provider(department: Department, target: Target) -> bool:
     (LemonLDAP::NG)."""
     # A server named by address has no host name for the portal (and its certificate).
     return (
-        target.kind in IDENTITY_TARGETS
-        and department.identity.provider == "bundled"
+        department.identity.provider == "bundled"
+        and deploys_identity(department, target)
         and portal_host(department) is not None
     )
 
@@ -52,19 +63,7 @@ def runs_identity_provider(department: Department, target: Target) -> bool:
 def uses_sso(department: Department, target: Target) -> bool:
     """Synapse signs people in through OpenID Connect: with an external issuer or the bundled
     provider, where the target deploys identity."""
-    return target.kind in IDENTITY_TARGETS and (
-        department.identity.provider == "external" or runs_identity_provider(department, target)
-    )
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return department.identity.provider == "external" or runs_identity_provider(department, target)
 
 
 # The bundled provider's only client: this department's Synapse.
@@ -196,6 +195,11 @@ class Context:
     @property
     def identity_conf_dir(self) -> str:
         return paths.IDENTITY_PROVIDER_CONF_DIR
+
+    @property
+    def portal_pod_port(self) -> int:
+        """Kubernetes: the port of nginx in the portal's pod, behind the ingress controller."""
+        return 8080
 
     @property
     def identity_state_dir(self) -> str:

@@ -19,6 +19,7 @@ ARCHIVE_CONFIG = "archive/archive.yaml"
 ARCHIVE_PGPASS = "archive/pgpass"
 ELEMENT_CONFIG = "element/config.json"
 IDENTITY_SYNC = "identity/sync.yaml"
+IDENTITY_PORTAL_NGINX = "identity/portal-nginx.conf"  # Kubernetes: nginx in the portal pod
 # LemonLDAP::NG reads one configuration per installation: each department gets its own ini
 # (LLNG_DEFAULTCONFFILE) and File-backend directory, which holds lmConf-<cfgNum>.json.
 IDENTITY_PROVIDER_INI = "identity/lemonldap-ng.ini"

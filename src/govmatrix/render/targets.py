@@ -154,7 +154,7 @@ def target_for(
             memory_dir=f"/run/govmatrix/{department.id}",
         )
     if kind == "kubernetes":
-        return _kubernetes(department)
+        return kubernetes_target(department)
     raise ValueError(f"unknown target '{kind}'; expected one of {', '.join(TARGET_KINDS)}")
 
 
@@ -165,7 +165,8 @@ KUBE_REDIS_SERVICE = "redis"
 KUBE_DATABASE_CLUSTER = "db"  # CloudNativePG names its read-write Service '<cluster>-rw'
 
 
-def _kubernetes(department: Department) -> Target:
+def kubernetes_target(department: Department) -> Target:
+    """The Kubernetes layout: the same for every department (its namespace tells them apart)."""
     settings = department.kubernetes
     if settings.database == "managed" and settings.managed_database is not None:
         database_host, database_port = (

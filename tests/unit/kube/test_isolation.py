@@ -180,7 +180,7 @@ def test_only_the_ingress_controller_reaches_client_and_federation_ports(cluster
     assert checked >= 6
 
 
-def test_the_database_is_for_synapse_and_the_archive(cluster: Cluster) -> None:
+def test_the_database_is_for_synapse_the_archive_and_the_leaver_sync(cluster: Cluster) -> None:
     for dest in _dept_pods(cluster):
         if dest.labels.get(NAME_LABEL) != "postgresql":
             continue
@@ -189,7 +189,8 @@ def test_the_database_is_for_synapse_and_the_archive(cluster: Cluster) -> None:
             for s in cluster.who_can_reach(dest, 5432)
             if s.namespace == dest.namespace
         }
-        assert apps <= {"synapse", "archive", "postgresql"}
+        # The leaver sync records each leaver's reason in the archive's database.
+        assert apps <= {"synapse", "archive", "postgresql", "identity-sync"}
         assert "element" not in apps and "redis" not in apps
 
 

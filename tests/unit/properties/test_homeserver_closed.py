@@ -27,7 +27,8 @@ def test_synapse_listeners_never_public() -> None:
 
 def test_admin_api_restricted_in_every_nginx_site() -> None:
     for item in files_named(".conf"):
-        if item.path.endswith(".proxy.conf"):
+        # The portal's own nginx (Kubernetes) serves no Matrix API at all.
+        if item.path.endswith((".proxy.conf", "identity/portal-nginx.conf")):
             continue
         text = item.file.text
         start = text.index("location ^~ /_synapse/admin {")

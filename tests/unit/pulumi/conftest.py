@@ -10,7 +10,7 @@ from govmatrix.estate import Estate
 from govmatrix.estate.pki_plan import plan
 from govmatrix.pki import init as pki_init
 from tests.conftest import EXAMPLES
-from tests.unit.pulumi.mocks import Run, run_program
+from tests.unit.pulumi.mocks import Run, issued_values, run_program
 
 
 @pytest.fixture(scope="session")
@@ -34,4 +34,9 @@ def demo_run(pki_dir: Path) -> Run:
 
 @pytest.fixture(scope="session")
 def uk_run() -> Run:
-    return run_program({"estate": "../inventories/uk-example/estate.yml"})
+    return run_program(
+        {
+            "estate": "../inventories/uk-example/estate.yml",
+            "issued": issued_values(EXAMPLES["uk-example"]),
+        }
+    )

@@ -66,6 +66,23 @@ class Run:
     outputs: dict[str, Any]
 
 
+SECRET_CONFIG = frozenset({"issued"})
+
+
+def issued_values(estate_file: Path) -> dict[str, dict[str, str]]:
+    """Made-up values for every secret the estate's departments take from elsewhere, as an
+    operator gives them with `pulumi config set --secret --path govmatrix:issued...`."""
+    from govmatrix.estate import load_estate
+    from govmatrix.kube.secrets import Issued, generated_values
+
+    out: dict[str, dict[str, str]] = {}
+    for dept in load_estate(estate_file).departments:
+        for value in generated_values(dept):
+            if isinstance(value, Issued):
+                out.setdefault(dept.id, {})[value.name] = f"issued-{dept.id}-{value.name}"
+    return out
+
+
 def run_program(config: dict[str, Any]) -> Run:
     """Run pulumi/__main__'s program with stack config `config` (keys without namespace)."""
     from govmatrix_pulumi.program import build
@@ -78,7 +95,8 @@ def run_program(config: dict[str, Any]) -> Run:
     pulumi.runtime.set_mocks(mocks, project="govmatrix", stack="test", preview=False)
     pulumi.runtime.set_all_config(
         {f"govmatrix:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
-        [],
+        # As `pulumi config set --secret` marks them.
+        [f"govmatrix:{k}" for k in config if k in SECRET_CONFIG],
     )
     result: dict[str, Any] = {}
 

@@ -113,6 +113,11 @@ def test_privileged_pods_are_refused(container: dict, pod: dict, expected: str) 
         ('macaroon_secret_key_path: "/secrets/macaroon_secret_key"\n', False),
         ("redaction_retention_period: null\nenable_registration: false\n", False),
         ("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", False),
+        ('macaroon_secret_key: "0123456789abcdef"\n', True),
+        ('  "managerPassword": "hunter2hunter2",\n', True),
+        ('  "oidcRPMetaDataOptionsIDTokenSignAlg": "RS256",\n', False),
+        ("password_config:\n  enabled: false\n", False),
+        ('  bind_password: "file:/secrets/ldap_bind_password"\n', False),
     ],
 )
 def test_secret_values_in_config_maps_are_refused(text: str, bad: bool) -> None:

@@ -5,6 +5,8 @@ from stack config."""
 from __future__ import annotations
 
 import collections
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,10 @@ import pytest
 from govmatrix.estate import Estate
 from govmatrix.kube import Options, department_objects
 from govmatrix.kube.demo import Demo
-from govmatrix.kube.secrets import generated_values, kube_secrets
+from govmatrix.kube.secrets import Generated, generated_values, kube_secrets
 from govmatrix.pki import partner_ca_texts
 from tests.conftest import EXAMPLES
-from tests.unit.pulumi.mocks import Run, is_secret, run_program
+from tests.unit.pulumi.mocks import Run, is_secret, issued_values, run_program
 
 pytestmark = pytest.mark.unit
 
@@ -41,15 +43,18 @@ def _expected(estate: Estate, dept_id: str, demo: Demo | None) -> collections.Co
     )
     counts = collections.Counter(_type_token(i) for i in department_objects(estate, dept, options))
     counts["kubernetes:core/v1:Secret"] += len(kube_secrets(dept)) + (1 if demo else 0)
-    kinds = collections.Counter(v.kind for v in generated_values(dept))
+    # Values issued elsewhere come from the stack's config: no resource.
+    kinds = collections.Counter(v.kind for v in generated_values(dept) if isinstance(v, Generated))
     counts["random:index/randomBytes:RandomBytes"] += kinds["signing_key"] + kinds["ed25519_pem"]
+    counts["tls:index/privateKey:PrivateKey"] += kinds["rsa_pem"]
     counts["random:index/randomPassword:RandomPassword"] += (
         sum(kinds.values())
         - kinds["signing_key"]
         - kinds["ed25519_pem"]
+        - kinds["rsa_pem"]
         + (len(demo.users) if demo else 0)
     )
-    return counts
+    return +counts  # drop the kinds a department has none of
 
 
 def _per_department(run: Run) -> dict[str, collections.Counter[str]]:
@@ -60,7 +65,7 @@ def _per_department(run: Run) -> dict[str, collections.Counter[str]]:
         dept = r.inputs.get("metadata", {}).get("namespace") or r.inputs.get("metadata", {}).get(
             "name"
         )
-        if r.typ.startswith("random:"):
+        if r.typ.startswith(("random:", "tls:")):
             dept = next(d for d in run.outputs if r.name.startswith(f"{d}-"))
         out[dept][r.typ] += 1
     return out
@@ -163,6 +168,7 @@ def test_estate_path_and_selection_come_from_config(pki_dir: Path) -> None:
             "estate": str(EXAMPLES["uk-example"]),
             "departments": ["moj", "dhsc"],
             "imageRegistry": "registry.private.test/gm",
+            "issued": issued_values(EXAMPLES["uk-example"]),
         }
     )
     assert sorted(private.outputs) == ["dhsc", "moj"]
@@ -201,5 +207,30 @@ def test_runs_after_another_test_closed_its_event_loop() -> None:
     import asyncio
 
     asyncio.run(asyncio.sleep(0))
-    run = run_program({"estate": str(EXAMPLES["uk-example"]), "departments": ["dft"]})
+    run = run_program(
+        {
+            "estate": str(EXAMPLES["uk-example"]),
+            "departments": ["dft"],
+            "issued": issued_values(EXAMPLES["uk-example"]),
+        }
+    )
     assert list(run.outputs) == ["dft"]
+
+
+def test_a_value_issued_elsewhere_comes_from_the_stacks_secret_config() -> None:
+    """The directory's bind password of a Kubernetes department: from `govmatrix:issued` as
+    a Pulumi secret, else from the estate's reference; missing both names the command."""
+    issued = issued_values(EXAMPLES["uk-example"])
+    assert issued["dft"] == {"ldap_bind_password": "issued-dft-ldap_bind_password"}
+    run = run_program(
+        {"estate": str(EXAMPLES["uk-example"]), "departments": ["dft"], "issued": issued}
+    )
+    (secret,) = [
+        r
+        for r in run.mocks.of_type("kubernetes:core/v1:Secret")
+        if r.inputs["metadata"]["name"] == "govmatrix-secrets"
+    ]
+    assert is_secret(secret.inputs["stringData"])
+    assert "issued-dft-ldap_bind_password" in json.dumps(secret.inputs["stringData"])
+    with pytest.raises(Exception, match=re.escape("govmatrix:issued.dft.ldap_bind_password")):
+        run_program({"estate": str(EXAMPLES["uk-example"]), "departments": ["dft"]})
