@@ -230,3 +230,13 @@ def test_synapse_trusts_the_portals_estate_ca_next_to_the_public_cas(
     ca.write_text("not a certificate")
     with pytest.raises(FileNotFoundError, match="no certificate"):
         trust_bundle(ca, tmp_path)
+
+
+def test_identity_asked_for_in_the_estate_defaults_counts_too() -> None:
+    text = ESTATE.replace("    identity: {identity}\n", "").format()
+    text = text.replace(
+        "estate: {name: test-estate}",
+        "estate:\n  name: test-estate\n  defaults:\n    identity: {provider: bundled}",
+    )
+    with pytest.raises(EstateError, match="a loopback address"):
+        parse_estate(text, "estate.yml")
