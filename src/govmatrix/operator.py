@@ -79,6 +79,35 @@ def operator_token(http: httpx.Client, server_name: str, shared: str, password: 
     return str(_check(response, "operator login").json()["access_token"])
 
 
+def register_service_user(http: httpx.Client, as_token: str, localpart: str, name: str) -> None:
+    """Register an application service's own user with its token (once: an existing one is
+    fine). `name` names the service's registration, synapse/appservices/<name>.yaml."""
+    response = http.post(
+        "/_matrix/client/v3/register",
+        headers=bearer(as_token),
+        json={"type": "m.login.application_service", "username": localpart, "inhibit_login": True},
+    )
+    if response.status_code == 401:
+        raise OperatorError(
+            f"Synapse does not know the {name} service's token: is "
+            f"synapse/appservices/{name}.yaml loaded (restart Synapse after deploying it)? "
+            f"{response.text}"
+        )
+    if "M_USER_IN_USE" not in response.text:
+        _check(response, f"registering {localpart}")
+
+
+def make_admin(http: httpx.Client, admin_token: str, user_id: str) -> None:
+    _check(
+        http.put(
+            f"/_synapse/admin/v2/users/{quote(user_id)}",
+            headers=bearer(admin_token),
+            json={"admin": True},
+        ),
+        f"making {user_id} a server admin",
+    )
+
+
 def ensure_service_admin(
     http: httpx.Client,
     server_name: str,
@@ -93,33 +122,10 @@ def ensure_service_admin(
     user_id = f"@{OPERATOR_SERVICE}:{server_name}"
     if is_admin(http, service_token, user_id):
         return False
-    response = http.post(
-        "/_matrix/client/v3/register",
-        headers=bearer(service_token),
-        json={
-            "type": "m.login.application_service",
-            "username": OPERATOR_SERVICE,
-            "inhibit_login": True,
-        },
-    )
-    if response.status_code == 401:
-        raise OperatorError(
-            f"Synapse does not know the operator service's token: is "
-            f"synapse/appservices/operator.yaml loaded (restart Synapse after deploying it)? "
-            f"{response.text}"
-        )
-    if "M_USER_IN_USE" not in response.text:
-        _check(response, f"registering {user_id}")
+    register_service_user(http, service_token, OPERATOR_SERVICE, "operator")
     token = admin_token()
     try:
-        _check(
-            http.put(
-                f"/_synapse/admin/v2/users/{quote(user_id)}",
-                headers=bearer(token),
-                json={"admin": True},
-            ),
-            f"making {user_id} a server admin",
-        )
+        make_admin(http, token, user_id)
     finally:
         if log_out:
             http.post("/_matrix/client/v3/logout", headers=bearer(token))

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 
 from govmatrix.archive.config import ArchiveConfig
-from govmatrix.operator import OperatorError, bearer, is_admin, service_token
+from govmatrix.operator import (
+    OperatorError,
+    is_admin,
+    make_admin,
+    register_service_user,
+    service_token,
+)
 from govmatrix.render.context import ARCHIVE_SENDER
 
 
@@ -28,12 +33,6 @@ class EnrolError(RuntimeError):
 class Enrolment:
     user_id: str
     changed: bool
-
-
-def _check(response: httpx.Response, what: str) -> httpx.Response:
-    if response.status_code >= 400:
-        raise EnrolError(f"{what} failed: {response.status_code} {response.text}")
-    return response
 
 
 def enrol(
@@ -48,18 +47,8 @@ def enrol(
         # The application service acts as its own user; the admin API answers only admins.
         if is_admin(http, as_token, user_id):
             return Enrolment(user_id, changed=False)
-        response = http.post(
-            "/_matrix/client/v3/register",
-            headers=bearer(as_token),
-            json={
-                "type": "m.login.application_service",
-                "username": ARCHIVE_SENDER,
-                "inhibit_login": True,
-            },
-        )
-        if "M_USER_IN_USE" not in response.text:
-            _check(response, f"registering {user_id}")
         try:
+            register_service_user(http, as_token, ARCHIVE_SENDER, "archive")
             token = service_token(
                 http,
                 config.server_name,
@@ -67,14 +56,7 @@ def enrol(
                 shared_secret_file.read_text().strip(),
                 operator_password_file.read_text().strip(),
             )
+            make_admin(http, token, user_id)
         except OperatorError as exc:
             raise EnrolError(str(exc)) from None
-        _check(
-            http.put(
-                f"/_synapse/admin/v2/users/{quote(user_id)}",
-                headers=bearer(token),
-                json={"admin": True},
-            ),
-            f"making {user_id} a server admin",
-        )
     return Enrolment(user_id, changed=True)
