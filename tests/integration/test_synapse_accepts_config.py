@@ -117,10 +117,14 @@ def test_synapse_loads_every_rendered_config(
         assert facts["database_engine"] == "psycopg2"
         assert facts["passfile"].endswith("/synapse/pgpass")
         assert facts["redis_enabled"] == PROFILES[dept.synapse.profile].uses_workers
+        # Synapse loaded the operator service (govmatrix.operator), and the archive's.
+        registrations = [Path(f).name for f in facts["app_service_config_files"]]
         if dept.archive.enabled:
             assert facts["redaction_retention_period"] is None
             assert facts["msc2815_enabled"] is True
-            assert len(facts["app_service_config_files"]) == 1
+            assert registrations == ["operator.yaml", "archive.yaml"]
+        else:
+            assert registrations == ["operator.yaml"]
         if worker:
             assert facts["worker_app"] == "synapse.app.generic_worker"
             assert facts["worker_name"] == worker[0]
