@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,6 +39,9 @@ pytestmark = [
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 _numbers = itertools.count()
+# hsm_root may be a demo's root that outlives this session (the shared end-to-end demo):
+# tokens from an earlier session must not be mistaken for this one's.
+_SESSION = secrets.token_hex(3)
 
 
 def _provider_installed() -> bool:
@@ -183,7 +187,7 @@ def test_certificate_for_a_public_key_matches_the_software_path(
 
 def _plan(estate: Estate, root: Path, tls_type: str = "ec-p256") -> HsmPlan:
     base = estate.departments[0]
-    dept_id = f"tls-test-{next(_numbers)}"
+    dept_id = f"tls-{_SESSION}-{next(_numbers)}"
     keys = {**base.hsm.keys, "tls": HsmKey.model_validate({"label": "tls", "type": tls_type})}
     settings = base.hsm.model_copy(update={"enabled": True, "keys": keys})
     dept = Department.model_validate(
