@@ -11,7 +11,7 @@ from typing import Any
 from govmatrix.archive.store import ARCHIVE_DB_ROLE, ARCHIVE_OWNER_ROLE
 from govmatrix.kube import config, security
 from govmatrix.kube.images import Images
-from govmatrix.kube.meta import labels, metadata, obj, selector
+from govmatrix.kube.meta import labels, metadata, obj, selector, volume_claim
 from govmatrix.kube.secrets import ARCHIVE_MIGRATE_ROLE, DB_MIGRATE_SECRET
 from govmatrix.kube.security import UIDS
 from govmatrix.kube.sizing import ARCHIVE, JOB
@@ -60,17 +60,11 @@ def objects(ctx: Context, images: Images, rendered: dict[str, RenderedFile]) -> 
     return out
 
 
-def _claim(ctx: Context, name: str, size: str) -> Obj:
-    spec: Obj = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
-    if ctx.department.kubernetes.storage_class:
-        spec["storageClassName"] = ctx.department.kubernetes.storage_class
-    return obj("v1", "PersistentVolumeClaim", metadata(ctx.department, name, APP), spec=spec)
-
-
 def _volumes_claims(ctx: Context) -> list[Obj]:
+    dept = ctx.department
     return [
-        _claim(ctx, "archive-media", ctx.department.kubernetes.media_size),
-        _claim(ctx, "archive-checkpoint-log", "1Gi"),
+        volume_claim(dept, "archive-media", APP, dept.kubernetes.media_size),
+        volume_claim(dept, "archive-checkpoint-log", APP, "1Gi"),
     ]
 
 

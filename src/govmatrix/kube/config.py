@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from govmatrix.estate.schema import Department
-from govmatrix.kube import security
+from govmatrix.kube import security, tls
 from govmatrix.kube.meta import CONFIG_HASH, CONFIG_MAP, SECRETS, metadata, obj
 from govmatrix.kube.sizing import INIT
 from govmatrix.render import RenderedFile
@@ -73,11 +73,7 @@ def assemble_init(image: str, uid: int, config_dir: str, trust_ca: str | None = 
     file, whose folder the pod mounts as `estate-ca`), also the trust bundle
     (govmatrix.kube.assemble.trust_bundle)."""
     extra_args = ["--trust-ca", trust_ca] if trust_ca else []
-    extra_mounts = (
-        [{"name": "estate-ca", "mountPath": trust_ca.rsplit("/", 1)[0], "readOnly": True}]
-        if trust_ca
-        else []
-    )
+    extra_mounts = [tls.ca_mount(trust_ca.rsplit("/", 1)[0])] if trust_ca else []
     return security.container(
         "assemble-config",
         image,

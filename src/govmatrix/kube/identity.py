@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 from govmatrix.estate.types import duration_seconds
 from govmatrix.identity import portal
-from govmatrix.kube import config, security
+from govmatrix.kube import config, security, tls
 from govmatrix.kube.images import Images
-from govmatrix.kube.meta import SECRETS, TLS_SECRET, labels, metadata, obj, selector
+from govmatrix.kube.meta import SECRETS, TLS_SECRET, labels, metadata, obj, selector, volume_claim
 from govmatrix.kube.security import UIDS
 from govmatrix.kube.sizing import INIT, JOB, PORTAL, PORTAL_NGINX
 from govmatrix.render import RenderedFile, paths
@@ -40,16 +40,6 @@ FASTCGI_PID = "/tmp/llng-fastcgi.pid"
 def directory_port(url: str) -> int:
     parts = urlsplit(url)
     return parts.port or (636 if parts.scheme == "ldaps" else 389)
-
-
-def _estate_ca(ctx: Context) -> tuple[Obj, Obj]:
-    """The estate CA (verifying an ldaps:// directory), as cert-manager copies it next to the
-    department's certificate: the volume and its mount."""
-    volume = {
-        "name": "estate-ca",
-        "secret": {"secretName": TLS_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]},
-    }
-    return volume, {"name": "estate-ca", "mountPath": ctx.target.ca_dir, "readOnly": True}
 
 
 def objects(ctx: Context, images: Images, rendered: dict[str, RenderedFile]) -> list[Obj]:
@@ -76,7 +66,8 @@ def _portal(ctx: Context, images: Images, rendered: dict[str, RenderedFile]) -> 
     files = _portal_files(rendered)
     config_mount = {"name": "config", "mountPath": t.config_dir, "readOnly": True}
     tmp_mount = {"name": "tmp", "mountPath": "/tmp"}
-    ca_volume, ca_mount = _estate_ca(ctx)
+    # The estate CA verifies an ldaps:// directory.
+    ca_volume, ca_mount = tls.ca_volume(), tls.ca_mount(t.ca_dir)
     fastcgi = security.container(
         "portal",
         images.identity,
@@ -247,7 +238,8 @@ def _sync(ctx: Context, images: Images, rendered: dict[str, RenderedFile]) -> li
     dept = ctx.department
     files = _sync_files(ctx, rendered)
     reports = f"{t.data_dir}/identity-reports"
-    ca_volume, ca_mount = _estate_ca(ctx)
+    # The estate CA verifies an ldaps:// directory.
+    ca_volume, ca_mount = tls.ca_volume(), tls.ca_mount(t.ca_dir)
     container = security.container(
         "sync",
         images.govmatrix,
@@ -291,11 +283,8 @@ def _sync(ctx: Context, images: Images, rendered: dict[str, RenderedFile]) -> li
             restartPolicy="Never",
         ),
     }
-    claim: Obj = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
-    if dept.kubernetes.storage_class:
-        claim["storageClassName"] = dept.kubernetes.storage_class
     return [
-        obj("v1", "PersistentVolumeClaim", metadata(dept, REPORTS_CLAIM, SYNC_APP), spec=claim),
+        volume_claim(dept, REPORTS_CLAIM, SYNC_APP, "1Gi"),
         obj(
             "batch/v1",
             "CronJob",

@@ -67,3 +67,12 @@ def metadata(
 
 def obj(api_version: str, kind: str, meta: Obj, **fields: Any) -> Obj:
     return {"apiVersion": api_version, "kind": kind, "metadata": meta, **fields}
+
+
+def volume_claim(department: Department, name: str, app: str, size: str) -> Obj:
+    """A ReadWriteOnce claim on the department's storage class (the cluster's default if
+    none)."""
+    spec: Obj = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if department.kubernetes.storage_class:
+        spec["storageClassName"] = department.kubernetes.storage_class
+    return obj("v1", "PersistentVolumeClaim", metadata(department, name, app), spec=spec)

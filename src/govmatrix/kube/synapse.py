@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from govmatrix.kube import config, security
+from govmatrix.kube import config, security, tls
 from govmatrix.kube.assemble import TRUST_BUNDLE
 from govmatrix.kube.images import Images
-from govmatrix.kube.meta import TLS_SECRET, labels, metadata, obj, selector
+from govmatrix.kube.meta import labels, metadata, obj, selector
 from govmatrix.kube.security import UIDS
 from govmatrix.kube.sizing import PROFILES, REDIS, Resources
 from govmatrix.render import RenderedFile, required_secrets
@@ -45,12 +45,10 @@ def _secret_files(ctx: Context) -> dict[str, str]:
 
 
 def _volumes(ctx: Context, files: dict[str, RenderedFile]) -> list[Obj]:
-    ca_item = [{"key": "ca.crt", "path": "ca.crt"}]
     volumes = [
         *config.config_volumes(files),
         config.secret_files_volume(_secret_files(ctx)),
-        # The estate CA, as cert-manager copies it next to the department's certificate.
-        {"name": "estate-ca", "secret": {"secretName": TLS_SECRET, "items": ca_item}},
+        tls.ca_volume(),
         security.memory_dir("tmp", "64Mi"),
     ]
     if len(ctx.ca_files) > 1:
@@ -63,7 +61,7 @@ def _mounts(ctx: Context) -> list[Obj]:
     mounts: list[Obj] = [
         {"name": "config", "mountPath": t.config_dir, "readOnly": True},
         {"name": "secret-files", "mountPath": t.secrets_dir, "readOnly": True},
-        {"name": "estate-ca", "mountPath": t.ca_dir, "readOnly": True},
+        tls.ca_mount(t.ca_dir),
         {"name": "tmp", "mountPath": "/tmp"},
     ]
     if len(ctx.ca_files) > 1:

@@ -16,6 +16,17 @@ from govmatrix.kube.secrets import ESTATE_CA_SECRET
 Obj = dict[str, Any]
 
 ISSUER = "estate-ca"
+CA_VOLUME = "estate-ca"
+
+
+def ca_volume() -> Obj:
+    """The estate CA, as cert-manager copies it next to the department's certificate."""
+    items = [{"key": "ca.crt", "path": "ca.crt"}]
+    return {"name": CA_VOLUME, "secret": {"secretName": TLS_SECRET, "items": items}}
+
+
+def ca_mount(ca_dir: str) -> Obj:
+    return {"name": CA_VOLUME, "mountPath": ca_dir, "readOnly": True}
 
 
 def issuer_ref(department: Department) -> Obj:

@@ -20,16 +20,8 @@ def synapse(ctx: Context) -> Rendered:
         render_template("synapse/log.yaml.j2", c=ctx, process="homeserver"),
         False,
     )
-    yield (
-        paths.OPERATOR_REGISTRATION,
-        render_template(
-            "synapse/operator-appservice.yaml.j2",
-            c=ctx,
-            sender=OPERATOR_SERVICE,
-            as_token=placeholder("operator_as_token"),
-            hs_token=placeholder("operator_hs_token"),
-        ),
-        True,
+    yield _registration(
+        ctx, paths.OPERATOR_REGISTRATION, "synapse/operator-appservice.yaml.j2", "operator"
     )
     # libpq reads the database password from this file, so homeserver.yaml never holds it.
     yield (
@@ -79,17 +71,23 @@ def archive(ctx: Context) -> Rendered:
 
 
 def archive_registration(ctx: Context) -> Rendered:
-    yield (
-        paths.ARCHIVE_REGISTRATION,
-        render_template(
-            "archive/registration.yaml.j2",
-            c=ctx,
-            sender=ARCHIVE_SENDER,
-            as_token=placeholder("archive_as_token"),
-            hs_token=placeholder("archive_hs_token"),
-        ),
-        True,
+    yield _registration(ctx, paths.ARCHIVE_REGISTRATION, "archive/registration.yaml.j2", "archive")
+
+
+_SENDERS = {"operator": OPERATOR_SERVICE, "archive": ARCHIVE_SENDER}
+
+
+def _registration(ctx: Context, path: str, template: str, service: str) -> tuple[str, str, bool]:
+    """An application service's registration: its sender, and its tokens as placeholders
+    (secrets `<service>_as_token` and `<service>_hs_token`)."""
+    text = render_template(
+        template,
+        c=ctx,
+        sender=_SENDERS[service],
+        as_token=placeholder(f"{service}_as_token"),
+        hs_token=placeholder(f"{service}_hs_token"),
     )
+    return path, text, True
 
 
 def identity(ctx: Context) -> Rendered:
