@@ -8,8 +8,10 @@ not only after the schema passes: an operator fixes everything in one round.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from govmatrix.estate.yamlpos import Path
 
@@ -28,6 +30,7 @@ def run(data: dict[str, Any]) -> list[Finding]:
     findings += _kubernetes_backups(data, departments)
     findings += _tls_pin_in_a_file(data, departments)
     findings += _host_identity_secrets_in_files(data, departments)
+    findings += _estate_providers_list_their_clients(data, departments)
     return findings
 
 
@@ -253,17 +256,104 @@ def _host_identity_secrets_in_files(
         identity = {**defaults, **own}
         directory = {**_section(defaults, "directory"), **_section(own, "directory")}
         name = _str(dept, "id") or f"departments[{index}]"
-        refs: list[tuple[tuple[str, ...], Any]] = [
+        refs: list[tuple[tuple[str | int, ...], Any]] = [
             (("directory", "bind_password"), directory.get("bind_password"))
         ]
         if identity.get("provider") == "external":
             refs.append((("client_secret",), identity.get("client_secret")))
+        for n, client in _dicts(identity.get("clients")):
+            refs.append((("clients", n, "client_secret"), client.get("client_secret")))
         for sub, ref in refs:
             if not isinstance(ref, str) or ref == "generate" or ref.startswith("file:"):
                 continue
             yield (
                 ("departments", index, "identity", *sub),
                 f"department '{name}' runs on-prem, where identity secrets are read from "
-                f"files on the host, but identity.{'.'.join(sub)} is '{ref}'",
+                f"files on the host, but identity.{'.'.join(map(str, sub))} is '{ref}'",
                 "give file:PATH (a root-only file on the department's host)",
+            )
+
+
+def _identity(data: dict[str, Any], dept: dict[str, Any]) -> dict[str, Any]:
+    """A department's identity section over the estate's defaults (top-level keys)."""
+    defaults = _section(_section(_section(data, "estate"), "defaults"), "identity")
+    return {**defaults, **_section(dept, "identity")}
+
+
+def _portal_issuer(dept: dict[str, Any], identity: dict[str, Any]) -> str | None:
+    """The issuer of a department's bundled provider (as govmatrix.estate.pki_plan names
+    its portal): https://<portal host>, no trailing slash."""
+    if identity.get("provider", "bundled") != "bundled":
+        return None
+    host = identity.get("portal_host")
+    if not isinstance(host, str):
+        server = _str(dept, "server_name")
+        name = urlsplit(f"//{server}").hostname if server else None
+        if not name or _is_address(name):
+            return None
+        host = f"auth.{name}"
+    return f"https://{host}"
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _estate_providers_list_their_clients(
+    data: dict[str, Any], departments: list[tuple[int, dict[str, Any]]]
+) -> Iterator[Finding]:
+    """A department whose external issuer is another department's bundled provider signs in
+    only if that provider lists it as a client, returning people to its Synapse. The
+    provider's side is explicit, so a department's operators decide who signs in through
+    their provider."""
+    portals: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {}
+    for index, dept in departments:
+        identity = _identity(data, dept)
+        issuer = _portal_issuer(dept, identity)
+        if issuer is not None:
+            portals[issuer] = (index, dept, identity)
+    for index, dept in departments:
+        identity = _identity(data, dept)
+        issuer = identity.get("issuer")
+        if identity.get("provider") != "external" or not isinstance(issuer, str):
+            continue
+        found = portals.get(issuer.rstrip("/"))
+        if found is None:
+            continue
+        at, provider_dept, provider = found
+        name = _str(dept, "id") or f"departments[{index}]"
+        provider_name = _str(provider_dept, "id") or f"departments[{at}]"
+        exact = issuer.rstrip("/")
+        if issuer != exact:
+            yield (
+                ("departments", index, "identity", "issuer"),
+                f"department '{name}' names '{issuer}' as its issuer, but department "
+                f"'{provider_name}''s provider calls itself '{exact}', and Synapse compares "
+                "the two exactly",
+                f"write issuer: {exact}",
+            )
+        client_id = identity.get("client_id")
+        redirect = f"https://{_str(dept, 'server_name')}/_synapse/client/oidc/callback"
+        clients = [c for _, c in _dicts(provider.get("clients"))]
+        listed = next((c for c in clients if c.get("client_id") == client_id), None)
+        if listed is None:
+            yield (
+                ("departments", index, "identity", "client_id"),
+                f"department '{name}' signs in at department '{provider_name}''s provider, "
+                f"which has no client '{client_id}'",
+                f"add to department '{provider_name}''s identity.clients: "
+                f"{{client_id: {client_id}, redirect_uris: [{redirect}], client_secret: "
+                "<a reference to the same secret>}",
+            )
+        elif redirect not in (listed.get("redirect_uris") or []):
+            yield (
+                ("departments", at, "identity", "clients"),
+                f"client '{client_id}' of department '{provider_name}''s provider is "
+                f"department '{name}', whose Synapse returns people to {redirect}, which "
+                "its redirect_uris do not list",
+                f"add {redirect} to its redirect_uris",
             )

@@ -49,6 +49,23 @@ def portal_host(department: Department) -> str | None:
     return None if _is_ip(host) else f"auth.{host}"
 
 
+def provider_department(estate: Estate, department: Department) -> Department | None:
+    """The estate department whose bundled provider `department` signs in at: its identity
+    is external, with that provider's portal as the issuer (the estate checks that the
+    provider lists it as a client)."""
+    identity = department.identity
+    if identity.provider != "external":
+        return None
+    return next(
+        (
+            other
+            for other in estate.departments
+            if (host := portal_host(other)) is not None and identity.issuer == f"https://{host}"
+        ),
+        None,
+    )
+
+
 def plan(estate: Estate) -> PkiPlan:
     certs = []
     for dept in estate.departments:

@@ -7,6 +7,7 @@ unknown keys, so a typo is an error with a suggestion rather than a silently ign
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -239,6 +240,40 @@ class IdentityBase(Strict):
     )
 
 
+# The bundled provider's own client (this department's Synapse) has this id.
+OWN_CLIENT_ID = "synapse"
+
+
+class OidcClient(Strict):
+    """A service that signs people in through this department's bundled provider, besides
+    the department's own Synapse: typically another department of the estate whose identity
+    is `external` with this provider's portal as its issuer."""
+
+    client_id: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9_.]{0,62}[a-z0-9])?$")]
+    name: str | None = Field(None, max_length=200, description="Shown on consent and logs.")
+    redirect_uris: list[Annotated[str, Field(pattern=r"^https://\S+$")]] = Field(
+        min_length=1,
+        description="Where the provider may send people back. A Synapse client: "
+        "https://<server name>/_synapse/client/oidc/callback.",
+    )
+    client_secret: SecretRef
+
+    @field_validator("client_secret")
+    @classmethod
+    def _secret_given(cls, value: str) -> str:
+        if value == "generate":
+            raise ValueError(
+                "a client's secret is shared by the provider and the client, which both "
+                "read it: give env:, file: or vault:, not generate"
+            )
+        return value
+
+    @property
+    def secret_name(self) -> str:
+        """The secret's name among the department's secrets (placeholders take [a-z0-9_])."""
+        return "oidc_client_" + re.sub(r"[^a-z0-9]", "_", self.client_id) + "_secret"
+
+
 class BundledIdentity(IdentityBase):
     provider: Literal["bundled"] = "bundled"
     directory: Directory = Directory()
@@ -248,6 +283,28 @@ class BundledIdentity(IdentityBase):
         description="Host name of the sign-in portal (LemonLDAP::NG); default "
         "auth.<server name>. The estate CA certifies it with the department's server.",
     )
+    clients: list[OidcClient] = Field(
+        default_factory=list,
+        description="Other services this provider signs people in to (the department's "
+        "own Synapse is always one).",
+    )
+
+    @field_validator("clients")
+    @classmethod
+    def _distinct_clients(cls, clients: list[OidcClient]) -> list[OidcClient]:
+        seen: dict[str, str] = {}
+        for client in clients:
+            if client.client_id == OWN_CLIENT_ID:
+                raise ValueError(
+                    f"client_id '{OWN_CLIENT_ID}' is the department's own Synapse; choose another"
+                )
+            if client.secret_name in seen:
+                raise ValueError(
+                    f"clients '{seen[client.secret_name]}' and '{client.client_id}' differ "
+                    "only in punctuation; give them distinct ids"
+                )
+            seen[client.secret_name] = client.client_id
+        return clients
 
 
 class ExternalIdentity(IdentityBase):

@@ -114,4 +114,8 @@ def required_secrets(
         sso_client_secret=target is not None and uses_sso(department, target),
         sso_client_secret_ref=(identity.client_secret if identity.provider == "external" else None),
         identity_provider=provider,
+        provider_client_secrets=tuple(
+            (client.secret_name, client.client_secret)
+            for client in (identity.clients if identity.provider == "bundled" else ())
+        ),
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+from govmatrix.estate.schema import OWN_CLIENT_ID
 from govmatrix.operator import OPERATOR_SERVICE
 from govmatrix.render import paths
 from govmatrix.render.context import ARCHIVE_SENDER, Context
@@ -94,6 +96,36 @@ def identity(ctx: Context) -> Rendered:
     yield paths.IDENTITY_SYNC, render_template("identity/sync.yaml.j2", c=ctx), False
 
 
+@dataclass(frozen=True)
+class ProviderClient:
+    """A client of the bundled provider, as its configuration lists it."""
+
+    client_id: str
+    name: str
+    redirect_uris: str  # space-separated, as LemonLDAP::NG takes them
+    secret: str  # the placeholder the deploy tool fills in
+
+
+def _provider_clients(ctx: Context) -> list[ProviderClient]:
+    identity = ctx.department.identity
+    assert identity.provider == "bundled"
+    own = ProviderClient(
+        OWN_CLIENT_ID,
+        f"{ctx.department.name} messaging",
+        ctx.sso_redirect_uri,
+        placeholder("oidc_client_secret", json=True),
+    )
+    return [own] + [
+        ProviderClient(
+            client.client_id,
+            client.name or client.client_id,
+            " ".join(client.redirect_uris),
+            placeholder(client.secret_name, json=True),
+        )
+        for client in identity.clients
+    ]
+
+
 def identity_provider(ctx: Context) -> Rendered:
     yield paths.IDENTITY_PROVIDER_INI, render_template("identity/lemonldap-ng.ini.j2", c=ctx), False
     if ctx.target.kind == "kubernetes":  # elsewhere the department's nginx serves the portal
@@ -107,7 +139,7 @@ def identity_provider(ctx: Context) -> Rendered:
         render_template(
             "identity/lmConf.json.j2",
             c=ctx,
-            client_secret=placeholder("oidc_client_secret", json=True),
+            clients=_provider_clients(ctx),
             signing_key=placeholder("oidc_signing_key", json=True),
             bind_password=placeholder("ldap_bind_password", json=True),
         ),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from govmatrix.estate.federation import DepartmentFederation, FederationGraph
 from govmatrix.estate.pki_plan import portal_host
-from govmatrix.estate.schema import Department, Directory, Estate, OidcClaims
+from govmatrix.estate.schema import OWN_CLIENT_ID, Department, Directory, Estate, OidcClaims
 from govmatrix.estate.types import duration_seconds, is_loopback_url
 from govmatrix.hsm.plan import HsmPlan
 from govmatrix.hsm.plan import plan as hsm_plan
@@ -64,10 +64,6 @@ def uses_sso(department: Department, target: Target) -> bool:
     """Synapse signs people in through OpenID Connect: with an external issuer or the bundled
     provider, where the target deploys identity."""
     return department.identity.provider == "external" or runs_identity_provider(department, target)
-
-
-# The bundled provider's only client: this department's Synapse.
-SSO_CLIENT_ID = "synapse"
 
 
 @dataclass(frozen=True)
@@ -183,7 +179,7 @@ class Context:
         # The bundled provider releases the directory's attributes as the standard claims.
         return SingleSignOn(
             f"https://{self.portal_host}",
-            SSO_CLIENT_ID,
+            OWN_CLIENT_ID,
             OidcClaims(),
             self.paths.secret("oidc_client_secret"),
         )

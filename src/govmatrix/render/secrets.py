@@ -43,6 +43,7 @@ def department_secrets(
     sso_client_secret: bool = False,
     sso_client_secret_ref: str | None = None,
     identity_provider: bool = False,
+    provider_client_secrets: tuple[tuple[str, str], ...] = (),
 ) -> tuple[SecretSpec, ...]:
     specs = [] if hsm else [SecretSpec("signing_key", "signing_key", "signing.key")]
     specs += [
@@ -86,6 +87,9 @@ def department_secrets(
     if identity_provider:
         # The bundled provider signs ID tokens with it (RS256); only its config holds it.
         specs.append(SecretSpec("oidc_signing_key", "rsa_pem", None))
+        # Its other clients' secrets (name, estate reference): each shared with its client,
+        # so read from the reference both sides are given; only its config holds them.
+        specs += [SecretSpec(name, "token", None, ref) for name, ref in provider_client_secrets]
     return tuple(specs)
 
 
