@@ -42,18 +42,21 @@ def govmatrix(
     return proc
 
 
-def demo_args(*args: str) -> list[str]:
-    return ["demo", *args, "--estate", str(ESTATE), "--root", str(STATE)]
+def demo_args(*args: str, estate: Path = ESTATE, root: Path = STATE) -> list[str]:
+    return ["demo", *args, "--estate", str(estate), "--root", str(root)]
 
 
 class Demo:
-    """What tests know about the running demo: `demo status --json`, plus helpers."""
+    """What tests know about a running demo (the shared one unless told otherwise):
+    `demo status --json`, plus helpers."""
 
-    def __init__(self) -> None:
+    def __init__(self, estate: Path = ESTATE, root: Path = STATE) -> None:
+        self.estate, self.root = estate, root
         self.refresh()
 
     def refresh(self) -> dict[str, Any]:
-        self.status = json.loads(govmatrix(*demo_args("status", "--json"), check=False).stdout)
+        args = demo_args("status", "--json", estate=self.estate, root=self.root)
+        self.status = json.loads(govmatrix(*args, check=False).stdout)
         return self.status
 
     @property

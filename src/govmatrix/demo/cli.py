@@ -84,6 +84,8 @@ def _summary(status: dict[str, Any]) -> None:
         urls = dept["client_url"]
         if issuer := dept["identity"].get("issuer"):
             urls += f"\nsign in: {issuer}"
+        if provider := dept["identity"].get("provider_department"):
+            urls += f" ({provider}'s directory)"
         table.add_row(f"{dept['name']}\n{dept['address']}", urls, peers, users, health)
     out.print(table)
     out.print(f"Passwords and admin tokens: {status['credentials_file']} (0600, root only)")

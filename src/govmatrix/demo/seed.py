@@ -17,6 +17,7 @@ from govmatrix.demo import directories
 from govmatrix.demo.matrix import Homeserver, MatrixError
 from govmatrix.demo.pictures import png
 from govmatrix.demo.system import wait_for
+from govmatrix.estate.pki_plan import provider_department
 from govmatrix.identity import AUTH_PROVIDER
 from govmatrix.materialise import write_file
 from govmatrix.operator import OPERATOR_LOCALPART, ensure_service_admin
@@ -129,9 +130,17 @@ def _link_directory_people(
     sign-on would: signing in as `alice` at the department's portal then reaches the seeded
     @alice with her rooms, rather than a new account (Synapse never takes over an
     existing account by name: allow_existing_users is off)."""
-    for dept in directories.departments(stack):
+    runs_directory = {d.id: d for d in directories.departments(stack)}
+    for dept in stack.estate.departments:
+        # A department signing in at another's provider (external identity) knows its
+        # people by that provider's directory.
+        source = runs_directory.get(dept.id)
+        if source is None and (provider := provider_department(stack.estate, dept)):
+            source = runs_directory.get(provider.id)
+        if source is None:
+            continue
         hs = servers[dept.id]
-        subjects = directories.subjects(stack, dept)
+        subjects = directories.subjects(stack, source)
         for localpart, _ in PEOPLE:
             if localpart not in subjects:
                 continue
@@ -146,7 +155,7 @@ def _link_directory_people(
                 # The person signed in before the link existed and got an account of their
                 # own; keep it (it may hold their messages) and say so.
                 stack.console.print(
-                    f"[yellow]![/] {user} is not linked to the directory's {localpart}: "
+                    f"[yellow]![/] {user} is not linked to {source.id}'s directory's {localpart}: "
                     "another account already signed in with that directory entry"
                 )
 

@@ -424,6 +424,12 @@ class DemoStack:
         ensure_system_user(DEMO_USER, root)
         chown_tree(self.layout.logs, DEMO_USER)
         self.layout.logs.chmod(0o755)
+        if Path(self.estate_file).resolve().is_relative_to(root.resolve()):
+            # `reset` wipes the state directory, and the operator's file with it.
+            raise DemoError(
+                f"the estate file {self.estate_file} lies inside the demo's state directory "
+                f"{root}, which 'demo reset' wipes; keep it elsewhere"
+            )
         shutil.copyfile(self.estate_file, self.layout.estate_copy)
         entries = {}
         for d in self.estate.departments:

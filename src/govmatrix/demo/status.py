@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from govmatrix.demo.matrix import Homeserver, MatrixError, federation_version
+from govmatrix.estate.pki_plan import provider_department
 from govmatrix.identity import AUTH_PROVIDER
 from govmatrix.render.context import make_context, runs_leaver_sync
 from govmatrix.render.paths import IDENTITY_SYNC
@@ -69,6 +70,9 @@ def _identity(stack: DemoStack, dept: Department, creds: dict[str, Any]) -> dict
         entry["sync_interval"] = dept.identity.sync_interval
     if "directory" in creds:
         entry["directory"] = creds["directory"]
+    if provider := provider_department(stack.estate, dept):
+        # People sign in with that department's directory accounts.
+        entry["provider_department"] = provider.id
     sso = make_context(stack.estate, dept, t, stack.graph).sso
     if sso is not None:
         entry["issuer"] = sso.issuer
