@@ -5,9 +5,9 @@ LemonLDAP::NG on its own real slapd), as it would at Entra ID or ProConnect.
 This needs an estate of its own (two departments, archive and backups off to keep it
 small), brought up with the real `govmatrix demo up` in its own state directory. The demo
 gives departments loopback addresses by their place in the estate, so this estate cannot
-run beside the shared one: the module takes the shared demo down first. That is why the
-file's name sorts after every other end-to-end test, test_zz_lifecycle included; the
-session's teardown still resets the shared demo's state.
+run beside the shared one. The file's name sorts before every other end-to-end test, so
+it runs, and resets its estate, before the shared demo starts; should a kept shared demo
+be up (GOVMATRIX_E2E_KEEP), the module takes it down first.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def _estate(secret: Path) -> dict[str, object]:
 def estate(artifact_mirror: Path) -> Iterator[Demo]:
     if os.geteuid() != 0:
         pytest.fail("end-to-end tests run the demo, which needs root (CI runs as root)")
-    # The shared demo holds the same loopback addresses (a no-op if it never started).
-    govmatrix(*demo_args("down"), check=False)
+    # A kept shared demo would hold the same loopback addresses (a no-op when none runs).
+    govmatrix(*demo_args("down"))
     # Beside the state directory, not in it: `demo reset` wipes that.
     inputs = Path(f"{ROOT}-inputs")
     inputs.mkdir(mode=0o700, exist_ok=True)
