@@ -8,11 +8,10 @@ not only after the schema passes: an operator fixes everything in one round.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
+from govmatrix.estate.pki_plan import portal_host_of
 from govmatrix.estate.yamlpos import Path
 
 Finding = tuple[Path, str, str | None]
@@ -281,26 +280,14 @@ def _identity(data: dict[str, Any], dept: dict[str, Any]) -> dict[str, Any]:
 
 
 def _portal_issuer(dept: dict[str, Any], identity: dict[str, Any]) -> str | None:
-    """The issuer of a department's bundled provider (as govmatrix.estate.pki_plan names
-    its portal): https://<portal host>, no trailing slash."""
-    if identity.get("provider", "bundled") != "bundled":
+    """The issuer of a department's bundled provider: https://<portal host>, no trailing
+    slash."""
+    server = _str(dept, "server_name")
+    override = identity.get("portal_host")
+    if identity.get("provider", "bundled") != "bundled" or server is None:
         return None
-    host = identity.get("portal_host")
-    if not isinstance(host, str):
-        server = _str(dept, "server_name")
-        name = urlsplit(f"//{server}").hostname if server else None
-        if not name or _is_address(name):
-            return None
-        host = f"auth.{name}"
-    return f"https://{host}"
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    host = portal_host_of(server, override if isinstance(override, str) else None)
+    return None if host is None else f"https://{host}"
 
 
 def _estate_providers_list_their_clients(

@@ -43,9 +43,14 @@ def portal_host(department: Department) -> str | None:
     identity = department.identity
     if identity.provider != "bundled":
         return None
-    if identity.portal_host:
-        return identity.portal_host
-    host = _host(department.server_name)
+    return portal_host_of(department.server_name, identity.portal_host)
+
+
+def portal_host_of(server_name: str, override: str | None) -> str | None:
+    """portal_host from the estate's raw values (the checks run before the schema has)."""
+    if override:
+        return override
+    host = _host(server_name)
     return None if _is_ip(host) else f"auth.{host}"
 
 

@@ -240,6 +240,12 @@ class IdentityBase(Strict):
     )
 
 
+def _not_generated(ref: str, why: str) -> str:
+    if ref == "generate":
+        raise ValueError(f"{why}: give env:, file: or vault:, not generate")
+    return ref
+
+
 # The bundled provider's own client (this department's Synapse) has this id.
 OWN_CLIENT_ID = "synapse"
 
@@ -261,12 +267,9 @@ class OidcClient(Strict):
     @field_validator("client_secret")
     @classmethod
     def _secret_given(cls, value: str) -> str:
-        if value == "generate":
-            raise ValueError(
-                "a client's secret is shared by the provider and the client, which both "
-                "read it: give env:, file: or vault:, not generate"
-            )
-        return value
+        return _not_generated(
+            value, "a client's secret is shared by the provider and the client, which both read it"
+        )
 
     @property
     def secret_name(self) -> str:
@@ -323,12 +326,7 @@ class ExternalIdentity(IdentityBase):
     @field_validator("client_secret")
     @classmethod
     def _secret_given(cls, value: str) -> str:
-        if value == "generate":
-            raise ValueError(
-                "an external issuer's client secret is issued by that issuer: give env:, "
-                "file: or vault:, not generate"
-            )
-        return value
+        return _not_generated(value, "an external issuer's client secret is issued by that issuer")
 
 
 Identity = Annotated[BundledIdentity | ExternalIdentity, Field(discriminator="provider")]
