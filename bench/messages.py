@@ -1,9 +1,11 @@
 """Benchmark: messages in a cross-department room of a running demo.
 
-Phase 1, throughput: department A sends N messages as fast as it can with C requests in
-flight; reports sends/s and A's send latency p50/p99.
-Phase 2, delivery: A sends at a fixed rate (default 20 msg/s) while B's client long-polls
+Phase 1, delivery: A sends at a fixed rate (default 20 msg/s) while B's client long-polls
 /sync; reports the time from A's send to B's client seeing each message, p50/p99.
+Phase 2, throughput: department A sends N messages as fast as it can with C requests in
+flight; reports sends/s and A's send latency p50/p99, then how long B took to catch up.
+Phase 3, delivery again, right after the burst (no goal; it shows how long the estate's
+backlog, federation and the archives' ingest, weighs on delivery).
 
 Needs a running demo (`govmatrix demo up`); reads it through `govmatrix demo status --json`.
 Users get tokens through the admin API, with rate limits lifted for the test users only.
@@ -30,6 +32,7 @@ from _common import demo_status, pct
 
 REPO = Path(__file__).resolve().parents[1]
 # Without a filter, /sync returns at most 10 timeline events per room and skips the rest.
+ROOM_NAME = "bench"
 SYNC_FILTER = json.dumps(
     {"room": {"timeline": {"limit": 1000}, "state": {"lazy_load_members": True}}}
 )
@@ -84,11 +87,31 @@ class Side:
         return time.perf_counter() - start
 
 
+async def shared_room(a: Side, b: Side) -> str | None:
+    """A room named ROOM_NAME that both have joined, from an earlier run."""
+    joined = []
+    for side in (a, b):
+        r = await side.http.get("/_matrix/client/v3/joined_rooms", headers=side.auth)
+        r.raise_for_status()
+        joined.append(set(r.json()["joined_rooms"]))
+    for room in sorted(joined[0] & joined[1]):
+        r = await a.http.get(
+            f"/_matrix/client/v3/rooms/{quote(room)}/state/m.room.name", headers=a.auth
+        )
+        if r.status_code == 200 and r.json().get("name") == ROOM_NAME:
+            return room
+    return None
+
+
 async def make_room(a: Side, b: Side) -> str:
+    # B's server limits the invites one person receives (Synapse's rc_invites.per_user), so
+    # repeated runs reuse their room instead of inviting B again each time.
+    if (room := await shared_room(a, b)) is not None:
+        return room
     r = await a.http.post(
         "/_matrix/client/v3/createRoom",
         headers=a.auth,
-        json={"name": "bench", "invite": [b.user], "preset": "private_chat"},
+        json={"name": ROOM_NAME, "invite": [b.user], "preset": "private_chat"},
     )
     r.raise_for_status()
     room = r.json()["room_id"]
@@ -223,14 +246,21 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "messages",
         "from": args.a,
         "to": args.b,
+        "delivery": await delivery(a, b, room, args.rate, args.seconds, args.overlap),
         "throughput": await throughput(a, room, args.messages, args.concurrency),
     }
     last = f"throughput marker {uuid.uuid4().hex}"
     await a.send(room, last)
     result["federation_catch_up_s"] = round(await drained(b, room, last), 2)
-    result |= {
-        "delivery": await delivery(a, b, room, args.rate, args.seconds, args.overlap),
-        "goals": {"msgs_per_s": 100, "send_p99_ms": 250, "delivery_p99_ms_at_20": 1000},
+    result["delivery_after_burst"] = await delivery(
+        a, b, room, args.rate, args.seconds, args.overlap
+    )
+    result["goals"] = {"msgs_per_s": 100, "send_p99_ms": 250, "delivery_p99_ms_at_20": 1000}
+    result["met"] = {
+        "throughput": result["throughput"]["msgs_per_s"] >= 100
+        and result["throughput"]["send_p99_ms"] <= 250,
+        "delivery": (result["delivery"]["delivery_p99_ms"] or float("inf")) <= 1000
+        and result["delivery"]["delivered"] == result["delivery"]["messages"],
     }
     await a.http.aclose()
     await b.http.aclose()
