@@ -3,11 +3,13 @@
 Phase 1, delivery: A sends at a fixed rate (default 20 msg/s) while B's client long-polls
 /sync; reports the time from A's send to B's client seeing each message, p50/p99.
 Phase 2, throughput: department A sends N messages as fast as it can with C requests in
-flight; reports sends/s and A's send latency p50/p99, then how long B took to catch up.
+flight (at most 10); reports sends/s and A's send latency p50/p99, then how long B took to
+catch up.
 Phase 3, delivery again, right after the burst (no goal; it shows how long the estate's
 backlog, federation and the archives' ingest, weighs on delivery).
 
 Needs a running demo (`govmatrix demo up`); reads it through `govmatrix demo status --json`.
+Each run uses a fresh room, which B joins by its id.
 Users get tokens through the admin API, with rate limits lifted for the test users only.
 Prints JSON. Goals (issue #3): >= 100 msg/s with p99 send <= 250 ms; delivery p99 <= 1 s at
 20 msg/s.
@@ -20,6 +22,7 @@ import asyncio
 import json
 import ssl
 import statistics
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -31,11 +34,27 @@ import httpx
 from _common import demo_status, pct
 
 REPO = Path(__file__).resolve().parents[1]
-# Without a filter, /sync returns at most 10 timeline events per room and skips the rest.
-ROOM_NAME = "bench"
-SYNC_FILTER = json.dumps(
-    {"room": {"timeline": {"limit": 1000}, "state": {"lazy_load_members": True}}}
-)
+# Concurrent sends in one room fork its event graph (Synapse runs their creation in
+# parallel: element-hq/synapse#18422); up to this many, the next event joins the forks again.
+MAX_IN_FLIGHT = 10
+
+
+def sync_filter() -> str:
+    """A /sync filter for one reader, which no earlier reader has used.
+
+    Without a filter, /sync returns at most 10 timeline events per room and skips the rest.
+    Synapse answers a repeated /sync (same user, filter, `since` and timeout) from a cache
+    for two minutes. With one filter for every reader, a reader that started within two
+    minutes of an earlier one got that reader's stale position, and replayed its whole walk
+    through the stream before seeing new messages: seconds of delivery time that were the
+    benchmark's own. The unused account-data type makes each reader's filter its own.
+    """
+    return json.dumps(
+        {
+            "room": {"timeline": {"limit": 1000}, "state": {"lazy_load_members": True}},
+            "account_data": {"not_types": [f"govmatrix.bench.{uuid.uuid4().hex}"]},
+        }
+    )
 
 
 def timeline(sync: dict[str, Any], room: str) -> list[dict[str, Any]]:
@@ -87,32 +106,28 @@ class Side:
         return time.perf_counter() - start
 
 
-async def shared_room(a: Side, b: Side) -> str | None:
-    """A room named ROOM_NAME that both have joined, from an earlier run."""
-    joined = []
-    for side in (a, b):
-        r = await side.http.get("/_matrix/client/v3/joined_rooms", headers=side.auth)
-        r.raise_for_status()
-        joined.append(set(r.json()["joined_rooms"]))
-    for room in sorted(joined[0] & joined[1]):
-        r = await a.http.get(
-            f"/_matrix/client/v3/rooms/{quote(room)}/state/m.room.name", headers=a.auth
-        )
-        if r.status_code == 200 and r.json().get("name") == ROOM_NAME:
-            return room
-    return None
-
-
 async def make_room(a: Side, b: Side) -> str:
-    # B's server limits the invites one person receives (Synapse's rc_invites.per_user), so
-    # repeated runs reuse their room instead of inviting B again each time.
-    if (room := await shared_room(a, b)) is not None:
-        return room
-    r = await a.http.post(
-        "/_matrix/client/v3/createRoom",
-        headers=a.auth,
-        json={"name": ROOM_NAME, "invite": [b.user], "preset": "private_chat"},
-    )
+    """A fresh room each run, which B joins without an invite.
+
+    A fresh room, because concurrent sends fork the room's event graph, and a room that
+    earlier runs left with many forward extremities is slower for every later event.
+    No invite, because B's server limits the invites one person receives (Synapse's
+    rc_invites.per_user), and repeated runs hit that limit.
+    """
+    body = {
+        "name": f"bench {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        "preset": "public_chat",
+        "visibility": "private",  # joinable by id, not listed in the room directory
+    }
+    while True:
+        r = await a.http.post("/_matrix/client/v3/createRoom", headers=a.auth, json=body)
+        if r.status_code != 429:
+            break
+        # Synapse's rc_room_creation (10 at once, then about one a minute) counts the
+        # admin behind the token, whose limits the benchmark leaves alone.
+        wait = r.json().get("retry_after_ms", 60_000) / 1000
+        print(f"room creation rate-limited; retrying in {wait:.0f} s", file=sys.stderr)
+        await asyncio.sleep(wait)
     r.raise_for_status()
     room = r.json()["room_id"]
     deadline = time.monotonic() + 30
@@ -134,8 +149,9 @@ async def drained(b: Side, room: str, body: str, timeout: float = 300) -> float:
     """Wait until B sees `body` (the last message of phase 1): federation has caught up."""
     start = time.perf_counter()
     since = None
+    reader = sync_filter()
     while time.perf_counter() - start < timeout:
-        params: dict[str, Any] = {"timeout": 5000, "filter": SYNC_FILTER}
+        params: dict[str, Any] = {"timeout": 5000, "filter": reader}
         if since:
             params["since"] = since
         data = (await b.http.get("/_matrix/client/v3/sync", headers=b.auth, params=params)).json()
@@ -177,8 +193,9 @@ async def delivery(
     seen_at: dict[str, float] = {}
     run_id = uuid.uuid4().hex[:8]
     total = int(rate * seconds)
+    reader = sync_filter()
     r = await b.http.get(
-        "/_matrix/client/v3/sync", headers=b.auth, params={"timeout": 0, "filter": SYNC_FILTER}
+        "/_matrix/client/v3/sync", headers=b.auth, params={"timeout": 0, "filter": reader}
     )
     since = r.json()["next_batch"]
     done = asyncio.Event()
@@ -189,7 +206,7 @@ async def delivery(
             resp = await b.http.get(
                 "/_matrix/client/v3/sync",
                 headers=b.auth,
-                params={"since": since, "timeout": 5000, "filter": SYNC_FILTER},
+                params={"since": since, "timeout": 5000, "filter": reader},
             )
             now = time.perf_counter()
             data = resp.json()
@@ -283,6 +300,12 @@ def main() -> None:
         help="fire delivery sends without waiting for the previous one",
     )
     args = parser.parse_args()
+    if not 1 <= args.concurrency <= MAX_IN_FLIGHT:
+        parser.error(
+            f"--concurrency must be 1 to {MAX_IN_FLIGHT}: Synapse gives each new event at most"
+            f" {MAX_IN_FLIGHT} parents, so more sends in flight in one room leave forward"
+            " extremities behind that slow that room down for good"
+        )
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
 
