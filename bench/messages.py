@@ -146,7 +146,7 @@ async def make_room(a: Side, b: Side) -> str:
 
 
 async def drained(b: Side, room: str, body: str, timeout: float = 300) -> float:
-    """Wait until B sees `body` (the last message of phase 1): federation has caught up."""
+    """Wait until B sees `body` (sent right after the burst): federation has caught up."""
     start = time.perf_counter()
     since = None
     reader = sync_filter()
